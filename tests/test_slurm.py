@@ -1,0 +1,102 @@
+"""The SLURM path for real: a single-node SLURM on localhost runs workflows through the profile.
+
+The cluster (munge + slurmctld + slurmd, tests/slurm_cluster.py) is started once for this module
+and torn down at its end. The runs use a test profile derived from the user-facing
+``workflow/profiles/slurm/config.yaml`` that adds only what a one-node test cluster needs:
+``squeue`` for job status (no slurmdbd here), a short wait before the first status check, no GPU
+request (the test node has none), and kept job logs.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import trust_runner as tr
+from slurm_cluster import SlurmCluster
+
+pytestmark = pytest.mark.slurm
+
+USER_PROFILE = tr.ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
+SNAKEMAKE_TIMEOUT = 240  # s; a run that hangs (lost jobs) is SIGKILLed with its process group
+
+
+def make_test_profile(dest):
+    """Write the test profile (user profile + test-cluster settings) to ``dest``/config.yaml."""
+    profile = tr.load_yaml(USER_PROFILE)
+    profile.update({
+        "jobs": 4,
+        "latency-wait": 5,
+        "retries": 0,
+        "keep-going": False,
+        "slurm-status-command": "squeue",
+        "slurm-init-seconds-before-status-checks": 4,
+        "seconds-between-status-checks": 2,
+        "slurm-keep-successful-logs": True,
+        "slurm-no-account": True,
+    })
+    resources = profile.setdefault("default-resources", {})
+    resources.update({"mem_mb": 500, "runtime": 10})
+    for rule, res in profile.get("set-resources", {}).items():
+        res.pop("gpu", None)  # the test node has no GPU
+        res.update({"mem_mb": 500, "runtime": 10})
+    tr.write_yaml(profile, Path(dest) / "config.yaml")
+    return Path(dest)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with SlurmCluster(tmp_path_factory.mktemp("slurm")) as c:
+        yield c
+
+
+def test_user_profile_requests_gpus_for_simulation_only():
+    profile = tr.load_yaml(USER_PROFILE)
+    assert profile["executor"] == "slurm"
+    assert profile["set-resources"]["simulate"]["gpu"] == 1
+    assert "gpu" not in profile["set-resources"]["cluster"]
+    assert "gpu" not in profile.get("default-resources", {})
+    assert profile["jobs"] >= 1 and profile["latency-wait"] >= 5
+
+
+TOY_SNAKEFILE = textwrap.dedent("""
+    rule all:
+        input: "c.txt"
+
+    rule a:
+        output: "a_{i}.txt"
+        shell: "echo $SLURM_JOB_ID > {output}"
+
+    rule b:
+        input: expand("a_{i}.txt", i=[1, 2])
+        output: "b.txt"
+        shell: "cat {input} > {output} && echo $SLURM_JOB_ID >> {output}"
+
+    rule c:
+        input: "b.txt"
+        output: "c.txt"
+        shell: "cat {input} > {output} && echo $SLURM_JOB_ID >> {output}"
+""")
+
+
+def test_toy_workflow_runs_through_slurm(cluster, tmp_path):
+    work = tmp_path / "toy"
+    work.mkdir()
+    (work / "Snakefile").write_text(TOY_SNAKEFILE)
+    profile = make_test_profile(tmp_path / "profile")
+    cmd = [str(tr.SNAKEMAKE), "--workflow-profile", str(profile)]
+    rc, log = tr.run(cmd, tmp_path / "toy.log", SNAKEMAKE_TIMEOUT,
+                     env=cluster.env(tr.workflow_env()), cwd=work)
+    assert rc == 0, f"snakemake through SLURM failed (rc={rc}):\n{log[-4000:]}\n" \
+                    f"{cluster.log_tail('slurmctld')}"
+    job_ids = (work / "c.txt").read_text().split()
+    # a_1, a_2, b, c each ran in their own SLURM job
+    assert len(job_ids) == 4 and len(set(job_ids)) == 4, job_ids
+    done = {j["JobId"]: j for j in cluster.completed_jobs()}
+    for jid in job_ids:
+        assert jid in done, f"SLURM has no record of job {jid}: {sorted(done)}"
+        assert done[jid]["JobState"] == "COMPLETED"
+        assert done[jid]["NodeList"] == "localhost"
+    assert not cluster.active_jobs()
