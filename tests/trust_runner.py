@@ -111,3 +111,85 @@ def write_yaml(data, path):
     with open(path, "w") as f:
         yaml.safe_dump(data, f, sort_keys=False)
     return path
+
+
+# -- the shared reference run of the tiny planted config --------------------------------------
+
+PLANTED_TINY = WORKFLOW_CONFIGS / "planted_tiny.yaml"
+DEFAULT_PROFILE = ROOT / "workflow" / "profiles" / "default"
+RUN_TIMEOUT = 420  # s, one full run of the tiny config on 2 cores (it takes about a minute)
+
+
+def ensemble_name(configfile):
+    return load_yaml(configfile)["ensemble"]["name"]
+
+
+def local_cmd(workdir, configfile=PLANTED_TINY, *args, cores=2):
+    """What a user runs locally (`snakemake --cores N`, default workflow profile)."""
+    return snakemake_cmd(workdir, configfile, *args, cores=cores, profile=DEFAULT_PROFILE)
+
+
+def reference_run(tmp_path_factory, configfile=PLANTED_TINY, name="reference"):
+    """The workdir of one uninterrupted run of ``configfile``, made once per pytest session.
+
+    test_planted, test_determinism and test_resume share it (a marker file under pytest's
+    session base temp dir records it); a failed run is not retried, its log is re-raised.
+    """
+    base = tmp_path_factory.getbasetemp() / f"trust_{name}"
+    work, log_path = base / "work", base / "run.log"
+    if (base / "DONE").exists():
+        return work
+    if (base / "FAILED").exists():
+        raise AssertionError(f"the {name} run failed earlier in this session:\n"
+                             + log_path.read_text(errors="replace")[-4000:])
+    base.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    rc, log = run(local_cmd(work, configfile), log_path, timeout=RUN_TIMEOUT)
+    if rc != 0:
+        (base / "FAILED").touch()
+        raise AssertionError(f"the {name} run of {configfile.name} failed (rc={rc}):\n{log[-4000:]}")
+    (base / "DONE").write_text(f"{time.monotonic() - t0:.1f}\n")
+    return work
+
+
+def result_files(workdir, configfile=PLANTED_TINY):
+    """Relative paths of every finished netCDF/csv under results/{ensemble}, sorted."""
+    root = Path(workdir) / "results" / ensemble_name(configfile)
+    files = [p for p in root.rglob("*") if p.is_file() and p.suffix in (".nc", ".csv")
+             and not p.name.startswith(".")]
+    return sorted(str(p.relative_to(workdir)) for p in files)
+
+
+def compare_runs(work_a, work_b, configfile=PLANTED_TINY, embedding_atol=0.0):
+    """Assert two runs hold the same results: same files; responses, masks, labels, BIC and
+    summary identical; embeddings equal within ``embedding_atol`` (0 = bitwise).
+
+    Returns the number of files compared.
+    """
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    files_a, files_b = result_files(work_a, configfile), result_files(work_b, configfile)
+    assert files_a == files_b, (sorted(set(files_a) ^ set(files_b)))
+    assert any("/responses/" in f for f in files_a) and any("/clustering/" in f for f in files_a)
+    for rel in files_a:
+        a, b = Path(work_a) / rel, Path(work_b) / rel
+        if rel.endswith(".csv"):
+            pd.testing.assert_frame_equal(pd.read_csv(a), pd.read_csv(b), check_exact=True,
+                                          obj=rel)
+            continue
+        with xr.open_dataset(a) as da, xr.open_dataset(b) as db:
+            da, db = da.load(), db.load()
+        assert sorted(da.data_vars) == sorted(db.data_vars), rel
+        for var in da.data_vars:
+            x, y = da[var].values, db[var].values
+            assert x.shape == y.shape, f"{rel}:{var} shapes {x.shape} != {y.shape}"
+            if var == "embedding" and embedding_atol > 0:
+                np.testing.assert_allclose(x, y, rtol=0, atol=embedding_atol,
+                                           err_msg=f"{rel}:{var}")
+            elif np.issubdtype(x.dtype, np.number) or x.dtype == bool:
+                np.testing.assert_array_equal(x, y, err_msg=f"{rel}:{var}")
+            else:
+                assert (x == y).all(), f"{rel}:{var}"
+    return len(files_a)
