@@ -1,0 +1,74 @@
+"""Planted structure: the workflow finds groups that were put into the ensemble on purpose.
+
+The tiny planted config (tests/workflow_configs/planted_tiny.yaml; config/planted.yaml is the
+full-size version shown in the README) makes an ensemble whose networks fall into K groups that
+differ only in the inputs to a few named cell types. The ground truth is copied to
+``results/{ensemble}/planted_groups.csv``; the summary reports the adjusted Rand index (ARI)
+between the clusters and the planted groups for every cell type. The planted cell types must be
+recovered (ARI >= 0.95); a cell type upstream of them, whose inputs do not differ between the
+groups, must not show the planted groups (a clustering that "finds" them there would be
+reporting structure that is not in its own responses).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import trust_runner as tr
+
+CONFIG = tr.load_yaml(tr.PLANTED_TINY)
+ENSEMBLE = CONFIG["ensemble"]["name"]
+PLANTED = CONFIG["ensemble"]["planted"]["cell_types"]
+CONTROLS = [ct for ct in CONFIG["cell_types"] if ct not in PLANTED]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return tr.reference_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def summary(reference):
+    return pd.read_csv(reference / "results" / ENSEMBLE / "summary.csv").set_index("cell_type")
+
+
+def test_ground_truth_is_copied_next_to_the_results(reference):
+    truth = pd.read_csv(reference / "results" / ENSEMBLE / "planted_groups.csv",
+                        dtype={"network": str})
+    assert list(truth.columns) == ["network", "group"]
+    n_networks = CONFIG["ensemble"]["n_networks"]
+    n_groups = CONFIG["ensemble"]["planted"]["n_groups"]
+    assert sorted(truth["network"]) == [f"{i:03d}" for i in range(n_networks)]
+    sizes = truth["group"].value_counts()
+    assert len(sizes) == n_groups and sizes.min() >= n_networks // n_groups - 1
+    source = pd.read_csv(reference / "resources" / "ensembles" / ENSEMBLE / "planted_groups.csv",
+                         dtype={"network": str})
+    pd.testing.assert_frame_equal(truth, source)
+
+
+def test_planted_groups_are_recovered_in_the_planted_cell_types(summary):
+    assert {"planted", "planted_ari"} <= set(summary.columns), list(summary.columns)
+    for cell_type in PLANTED:
+        row = summary.loc[cell_type]
+        assert bool(row["planted"]) is True
+        assert row["n_masked"] == 0
+        assert row["n_clusters"] == CONFIG["ensemble"]["planted"]["n_groups"], row.to_dict()
+        assert row["planted_ari"] >= 0.95, row.to_dict()
+
+
+def test_no_planted_groups_where_inputs_do_not_differ(summary):
+    assert CONTROLS
+    for cell_type in CONTROLS:
+        row = summary.loc[cell_type]
+        assert bool(row["planted"]) is False
+        assert row["planted_ari"] < 0.5, row.to_dict()
+
+
+def test_summary_reports_stability(summary):
+    stability = [c for c in summary.columns if c.startswith("stability")]
+    assert stability, list(summary.columns)
+    for cell_type in PLANTED:
+        for column in stability:
+            # the planted clusters are real: they survive other UMAP seeds and left-out networks
+            assert summary.loc[cell_type, column] >= 0.8, summary.loc[cell_type].to_dict()
