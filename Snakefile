@@ -1,5 +1,7 @@
 # flycluster: simulate an ensemble of fly visual system models, then embed (UMAP) and
 # cluster (Gaussian mixtures, BIC) the networks per cell type. See README.md "## The workflow".
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -7,9 +9,15 @@ min_version("9.0")
 
 # --configfile replaces the embedded default instead of being merged into it, so that a
 # small config does not inherit stimulus sets or cell types from config/config.yaml.
+# Without it: config/config.yaml of the working directory, else the repository's.
+DEFAULT_CONFIG = (
+    "config/config.yaml"
+    if Path("config/config.yaml").is_file()
+    else str(Path(workflow.basedir) / "config" / "config.yaml")
+)
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: DEFAULT_CONFIG
 
 
 report: "workflow/report/workflow.rst"

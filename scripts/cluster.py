@@ -8,11 +8,12 @@ from flycluster.clustering import cluster_cell_type, write_clustering  # noqa: E
 from flycluster.responses import read_cell_type  # noqa: E402
 
 cell_type = snakemake.wildcards.cell_type
+params = snakemake.params
 responses = read_cell_type(list(snakemake.input.responses), cell_type)
-features = responses.values.reshape(responses.sizes["network"], -1)
-ds = cluster_cell_type(features, task_error=responses["task_error"].values,
-                       umap_kwargs=dict(snakemake.params.umap), gmm_kwargs=dict(snakemake.params.gmm))
-ds = ds.assign_coords(network=responses["network"].values)
-ds.attrs.update(cell_type=cell_type, stimulus_set=responses.attrs["stimulus_set"])
+ds = cluster_cell_type(responses, task_error=responses["task_error"].values,
+                       umap_kwargs=dict(params.umap), gmm_kwargs=dict(params.gmm),
+                       nonfinite=params.nonfinite, threads=snakemake.threads, cell_type=cell_type)
+ds.attrs["stimulus_set"] = responses.attrs["stimulus_set"]
 write_clustering(ds, snakemake.output[0])
-log.info("%s: %d clusters", cell_type, ds.attrs.get("n_clusters", -1))
+log.info("%s: %d networks, %d masked, %d clusters", cell_type, ds.sizes["network"],
+         int((~ds["mask"].values).sum()), ds.attrs["n_clusters"])

@@ -186,10 +186,20 @@ def check_config(config: dict, schema_path=None, known_cell_types=CELL_TYPES) ->
     return config
 
 
+def validation_loss_file(network_dir, loss_name="loss"):
+    """``validation/<loss_name>.h5`` of a network folder, else ``validation/loss.h5`` (as
+    flycluster.checkpoints falls back), else None."""
+    for name in dict.fromkeys((loss_name, "loss")):
+        path = Path(network_dir) / "validation" / f"{name}.h5"
+        if path.is_file():
+            return path
+    return None
+
+
 def list_network_names(ensemble_dir, loss_name="loss") -> list[str]:
     """Names of the network folders of a flyvis ensemble directory, sorted.
 
-    A network folder holds ``chkpts/`` and ``validation/<loss_name>.h5``. Only paths are
+    A network folder holds ``chkpts/`` and ``validation/<loss_name>.h5`` (or ``loss.h5``). Only paths are
     inspected (no file is opened), so this is cheap enough for workflow parsing.
 
     Raises
@@ -206,9 +216,10 @@ def list_network_names(ensemble_dir, loss_name="loss") -> list[str]:
     for sub in sorted(root.iterdir()):
         if not sub.is_dir() or not (sub / "chkpts").is_dir():
             continue
-        if not (sub / "validation" / f"{loss_name}.h5").is_file():
-            raise ConfigError(f"network folder {sub} has no validation/{loss_name}.h5, which "
-                              "picks its best checkpoint (config key ensemble.loss_name)")
+        if validation_loss_file(sub, loss_name) is None:
+            raise ConfigError(f"network folder {sub} has no validation/{loss_name}.h5 (nor "
+                              "validation/loss.h5), which picks its best checkpoint and gives "
+                              "its task error (config key ensemble.loss_name)")
         if not _NAME.match(sub.name):
             raise ConfigError(f"network folder {sub}: names may hold only letters, digits, "
                               "'_', '-' and '.'")

@@ -7,6 +7,7 @@ rule cluster:
         umap=config["umap"],
         gmm=config["gmm"],
         stability=config["stability"],
+        nonfinite=config["cluster"]["nonfinite"],
     log:
         "results/{ensemble}/logs/cluster/{cell_type}.log",
     benchmark:

@@ -48,8 +48,15 @@ wildcard_constraints:
 
 
 def network_loss_file(wildcards):
-    """The validation loss file of one network: it picks the best checkpoint."""
-    return f"{ENSEMBLE_DIR}/{wildcards.network}/validation/{LOSS_NAME}.h5"
+    """The validation loss file of one network: it picks the best checkpoint.
+
+    Generated ensembles write validation/loss.h5; a flyvis network folder may hold
+    validation/<loss_name>.h5 (flycluster.checkpoints falls back to loss.h5 too).
+    """
+    folder = f"{ENSEMBLE_DIR}/{wildcards.network}"
+    if GENERATED_ENSEMBLE:
+        return f"{folder}/validation/loss.h5"
+    return str(fc.validation_loss_file(folder, LOSS_NAME))
 
 
 def network_dir(wildcards):

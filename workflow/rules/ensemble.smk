@@ -5,9 +5,8 @@ if GENERATED_ENSEMBLE:
             connectome=CONNECTOME,
         output:
             loss_files=expand(
-                "resources/ensembles/{{ensemble}}/{network}/validation/{loss}.h5",
+                "resources/ensembles/{{ensemble}}/{network}/validation/loss.h5",
                 network=NETWORKS,
-                loss=LOSS_NAME,
             ),
             planted_groups=planted_groups_file(),
         params:

@@ -1,0 +1,299 @@
+"""The Snakemake workflow: config validation, lint, dry run of the default config, and an
+end-to-end run of a tiny config (outputs, nothing left to do, rerunning one cell type, report)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+from flycluster import config as fc
+from flycluster.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+TINY = ROOT / "tests" / "workflow_configs" / "tiny.yaml"
+DEFAULT = ROOT / "config" / "config.yaml"
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    env["PATH"] = os.pathsep.join([str(SNAKEMAKE.parent), env.get("PATH", "")])
+    return env
+
+
+def snakemake(*args, workdir=None, configfile=None, timeout=600, check=True):
+    """Run the repository's Snakefile (results under ``workdir``) with the default profile."""
+    cmd = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"),
+           "--workflow-profile", str(ROOT / "workflow" / "profiles" / "default")]
+    if workdir is not None:
+        cmd += ["--directory", str(workdir)]
+    cmd += [str(a) for a in args]
+    if configfile is not None:  # last: --configfile takes several values
+        cmd += ["--configfile", str(configfile)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a snakemake run or dry run, as {rule: count}."""
+    match = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+(\d+)", output, flags=re.S)
+    assert match, f"no job stats in:\n{output[-3000:]}"
+    counts = {}
+    for line in match.group(1).splitlines():
+        name, count = line.split()
+        counts[name] = int(count)
+    assert sum(counts.values()) == int(match.group(2))
+    return counts
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+def _default():
+    with open(DEFAULT) as fh:
+        return yaml.safe_load(fh)
+
+
+def test_default_config_is_valid_and_complete():
+    config = fc.load_config(DEFAULT)
+    assert config["ensemble"]["kind"] == "synthetic"
+    assert config["ensemble"]["n_networks"] >= 12
+    assert fc.selected_cell_types(config) == list(fc.CELL_TYPES)
+    assert len(fc.CELL_TYPES) == 65
+    assert set(config["stimuli"]) == {config["analysis"]["naturalistic"],
+                                      config["analysis"]["moving_edges"]}
+    kinds = {spec["kind"] for spec in config["stimuli"].values()}
+    assert kinds == {"photos", "moving_edges"}
+    # the clustering parameters of flyvis's notebook 05
+    assert config["umap"] == {"n_components": 2, "metric": "correlation", "n_neighbors": 5,
+                              "min_dist": 0.105, "spread": 9.0, "n_epochs": 1500,
+                              "random_state": 42}
+    assert config["gmm"] == {"range_n_clusters": [1, 2, 3, 4, 5], "n_init": 100,
+                             "max_iter": 1000, "tol": 0.001, "random_state": 42}
+    assert fc.tuning_cell_types(config) == ["T4a", "T4b", "T4c", "T4d",
+                                            "T5a", "T5b", "T5c", "T5d"]
+    assert fc.network_names(config)[:2] == ["000", "001"]
+
+
+def test_cell_types_match_the_connectome():
+    from flycluster.connectome import load_connectome
+
+    assert tuple(load_connectome(extent=1).cell_types) == fc.CELL_TYPES
+
+
+def test_schema_defaults_are_filled():
+    config = fc.check_config({"stimuli": {"naturalistic": {"kind": "photos"},
+                                          "moving_edges": {"kind": "moving_edges"}}})
+    assert config["ensemble"]["name"] == "synthetic"
+    assert config["umap"]["n_neighbors"] == 5 and config["gmm"]["n_init"] == 100
+    assert config["simulate"]["device"] == "cpu"
+    assert config["cell_types"] == "all"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["umap"].update(n_neighbors="five"),
+     r"config key umap\.n_neighbors: 'five' is not of type 'integer'"),
+    (lambda c: c["gmm"].update(n_init=0), r"config key gmm\.n_init: 0 is less than the minimum"),
+    (lambda c: c["simulate"].update(device="tpu"), r"config key simulate\.device: 'tpu' is not one of"),
+    (lambda c: c.update(cell_types=["T4c", "T4x"]),
+     r"config key cell_types: unknown cell type\(s\) 'T4x' \(did you mean"),
+    (lambda c: c["figures"].update(tuning_cell_types=["T6a"]),
+     r"config key figures\.tuning_cell_types: unknown cell type"),
+    (lambda c: c["analysis"].update(naturalistic="sintel"),
+     r"config key analysis\.naturalistic: stimulus set 'sintel' is not defined"),
+    (lambda c: c["ensemble"].update(n_networks=6),
+     r"config key ensemble\.n_networks: 6 networks, but UMAP with umap\.n_neighbors = 5 needs at least 7"),
+    (lambda c: c["ensemble"].update(kind="flyvis"), r"config key ensemble\.path: required"),
+    (lambda c: c.update(umpa={}), r"config key <top level>: Additional properties are not allowed \('umpa'"),
+    (lambda c: c.update(cell_types="some"), r"config key cell_types: 'some' is not valid: expected 'all' or a list"),
+])
+def test_bad_config_names_the_key(change, message):
+    config = copy.deepcopy(_default())
+    change(config)
+    with pytest.raises(ConfigError, match=message):
+        fc.check_config(config)
+
+
+def test_flyvis_ensemble_listing(tmp_path):
+    for name in ("000", "001"):
+        (tmp_path / name / "chkpts").mkdir(parents=True)
+        (tmp_path / name / "validation").mkdir()
+        (tmp_path / name / "validation" / "loss.h5").write_bytes(b"")
+    (tmp_path / "umap_and_clustering").mkdir()  # not a network folder
+    assert fc.list_network_names(tmp_path) == ["000", "001"]
+    (tmp_path / "002" / "chkpts").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"002 has no validation/loss\.h5"):
+        fc.list_network_names(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        fc.list_network_names(tmp_path / "nope")
+    config = copy.deepcopy(_default())
+    config["ensemble"].update(kind="flyvis", path=str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match=r"config key ensemble\.path"):
+        fc.check_config(config)
+
+
+def test_target_names():
+    assert fc.target_name("T4c") == "T4c"
+    assert fc.target_name("CT1(M10)") == "CT1_M10"
+    names = [fc.target_name(ct) for ct in fc.CELL_TYPES]
+    assert len(set(names)) == 65 and all(re.fullmatch(r"[A-Za-z0-9_]+", n) for n in names)
+
+
+# -- snakemake: lint and dry runs ------------------------------------------------------------
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint")
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
+
+
+def test_dry_run_of_the_default_config(tmp_path):
+    proc = snakemake("-n", "--quiet", "rules", "--cores", "2", workdir=tmp_path)
+    counts = job_counts(proc.stdout)
+    config = fc.load_config(DEFAULT)
+    n_networks = config["ensemble"]["n_networks"]
+    assert counts == {
+        "connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 2,
+        "simulate": 2 * n_networks, "norms": 1, "cluster": 65, "figures": 65, "tuning": 8,
+        "summary": 1, "all": 1,
+    }
+
+
+def test_bad_config_stops_the_workflow_with_the_key(tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["cell_types"] = ["T4c", "T4q"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake("-n", "--cores", "1", workdir=tmp_path, configfile=path, check=False)
+    assert proc.returncode != 0
+    assert "config key cell_types: unknown cell type(s) 'T4q'" in proc.stdout + proc.stderr
+
+
+# -- end to end on a tiny config ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    proc = snakemake("--cores", "2", workdir=workdir, configfile=TINY, timeout=900)
+    config = fc.load_config(TINY)
+    return workdir, config, proc
+
+
+def test_tiny_run_outputs(tiny_run):
+    workdir, config, proc = tiny_run
+    results = workdir / "results" / "tiny"
+    networks = [f"{i:03d}" for i in range(8)]
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["simulate"] == 16 and counts["cluster"] == 3 and counts["tuning"] == 2
+
+    # response files: one per (network, stimulus set), labelled
+    stim = xr.open_dataset(workdir / "resources" / "stimuli" / "naturalistic.nc")
+    with xr.open_dataset(results / "responses" / "naturalistic" / "003.nc") as ds:
+        assert ds["responses"].dims == ("sample", "frame", "cell_type")
+        assert ds.sizes["sample"] == stim.sizes["sample"] and ds.sizes["frame"] == stim.sizes["frame"]
+        assert ds.sizes["cell_type"] == 65
+        assert ds.attrs["network"] == "003" and ds.attrs["stimulus_set"] == "naturalistic"
+        assert ds.attrs["checkpoint"].endswith("chkpt_00000")
+        assert np.isfinite(ds.attrs["task_error"])
+        np.testing.assert_allclose(ds["time"].values, stim["time"].values)
+        assert np.isfinite(ds["responses"].values).all()
+        assert float(ds["responses"].std()) > 0
+    stim.close()
+    with xr.open_dataset(results / "responses" / "edges" / "000.nc") as ds:
+        assert {"angle", "speed", "intensity"} <= set(ds.coords)
+
+    norms = xr.open_dataset(results / "norms.nc")["norm"]
+    assert norms.dims == ("network", "cell_type") and norms.shape == (8, 65)
+    assert list(norms["network"].values) == networks
+    assert (norms.values > 0).all()
+
+    for cell_type in ("T4c", "T5c", "Mi1"):
+        with xr.open_dataset(results / "clustering" / f"{cell_type}.nc") as ds:
+            assert list(ds["network"].values) == networks
+            assert ds["embedding"].shape == (8, 2)
+            k = ds.attrs["n_clusters"]
+            assert 1 <= k <= 3
+            labels = ds["label"].values[ds["mask"].values.astype(bool)]
+            assert set(labels) == set(range(k))
+            assert list(ds["n_clusters"].values) == [1, 2, 3]
+            assert ds.attrs["cell_type"] == cell_type and ds.attrs["umap_n_epochs"] == 200
+            assert ds.attrs["gmm_n_init"] == 5
+            assert np.isfinite(ds["task_error"].values).all()
+        for name in ("embedding", "traces"):
+            for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
+                path = results / "figures" / cell_type / f"{name}.{ext}"
+                assert path.read_bytes()[:4] == magic
+    assert (results / "figures" / "T4c" / "tuning.pdf").is_file()
+    assert not (results / "figures" / "Mi1" / "tuning.png").exists()
+
+    table = pd.read_csv(results / "summary.csv")
+    assert list(table["cell_type"]) == ["Mi1", "T4c", "T5c"]  # connectome order
+    assert (table["n_networks"] == 8).all()
+    for row in table.itertuples():
+        with xr.open_dataset(results / "clustering" / f"{row.cell_type}.nc") as ds:
+            assert row.n_clusters == ds.attrs["n_clusters"]
+    assert (results / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    # logs and benchmarks of every rule
+    assert (results / "logs" / "cluster" / "T4c.log").is_file()
+    assert (results / "benchmarks" / "simulate" / "naturalistic" / "000.tsv").is_file()
+
+
+def test_second_run_has_nothing_to_do(tiny_run):
+    workdir, _, _ = tiny_run
+    proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=TINY)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_rerun_one_cell_type(tiny_run):
+    workdir, _, _ = tiny_run
+    results = workdir / "results" / "tiny"
+    others = [results / "clustering" / "T5c.nc", results / "clustering" / "Mi1.nc",
+              results / "responses" / "naturalistic" / "000.nc", results / "norms.nc"]
+    before = {p: p.stat().st_mtime_ns for p in others}
+    t4c = results / "clustering" / "T4c.nc"
+    with xr.open_dataset(t4c) as ds:
+        labels_before = ds["label"].values.copy()
+
+    # by its short target name, forcing its clustering to be recomputed
+    proc = snakemake("--cores", "2", "--forcerun", "cluster", "T4c", workdir=workdir,
+                     configfile=TINY)
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts == {"cluster": 1, "figures": 1, "tuning": 1, "T4c": 1}
+    assert {p: p.stat().st_mtime_ns for p in others} == before
+    with xr.open_dataset(t4c) as ds:  # same config, same seeds: same labels
+        np.testing.assert_array_equal(ds["label"].values, labels_before)
+
+    # by its output file
+    t4c.unlink()
+    proc = snakemake("--cores", "2", str(t4c.relative_to(workdir)), workdir=workdir,
+                     configfile=TINY)
+    assert job_counts(proc.stdout + proc.stderr) == {"cluster": 1}
+    # the summary (and T4c's figures) are now older than T4c's clustering: a plain run redoes
+    # exactly those
+    proc = snakemake("-n", "--quiet", "rules", "--cores", "2", workdir=workdir, configfile=TINY)
+    assert job_counts(proc.stdout) == {"figures": 1, "tuning": 1, "summary": 1, "all": 1}
+    snakemake("--cores", "2", workdir=workdir, configfile=TINY)
+
+
+def test_report(tiny_run):
+    workdir, _, _ = tiny_run
+    report = workdir / "report.html"
+    snakemake("--report", str(report), workdir=workdir, configfile=TINY)
+    text = report.read_text(errors="replace")
+    assert "T4c" in text and "summary" in text.lower()
