@@ -1,0 +1,181 @@
+"""Explicit-Euler step of flyvis's PPNeuronIGRSynapses dynamics for a batch of samples.
+
+For node i with time constant tau_i, bias b_i and input x_i(t) (the movie, on photoreceptors):
+
+    V_i <- V_i + dt / max(tau_i, dt) * (-V_i + b_i + sum_{e: tgt(e)=i} w_e relu(V_src(e)) + x_i)
+
+With a_i = dt / max(tau_i, dt) this is computed as
+
+    V <- (1 - a) V + a b + a x + (diag(a) W) relu(V)
+
+with the sparse weight matrix W (targets x sources, CSR) pre-scaled by a. The state is laid
+out (nodes, samples) so that the sparse product reads contiguous rows of the batch.
+
+Two kernels share this math and one interface: :class:`CpuKernel` (scipy's CSR product
+accumulating in place, split over row blocks in threads, numpy elementwise), used for
+``device="cpu"``, and :class:`TorchKernel` (torch CSR ``addmm``), used on CUDA (and usable on CPU,
+which the tests use to check both agree).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+try:  # in-place y += A @ X, no allocation per step
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # pragma: no cover - very old/new scipy
+    _csr_matvecs = None
+
+
+def _nnz_balanced_blocks(indptr: np.ndarray, n_blocks: int) -> list[tuple[int, int]]:
+    """Row ranges with about equal numbers of nonzeros."""
+    n_rows = len(indptr) - 1
+    cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], n_blocks + 1)[1:-1])
+    bounds = [0, *sorted(set(int(c) for c in cuts if 0 < c < n_rows)), n_rows]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+class CpuKernel:
+    """Euler steps on CPU with scipy CSR products; state (n_nodes, batch) float32 numpy.
+
+    Parameters
+    ----------
+    weights : scipy CSR (n_nodes, n_nodes), already scaled by a (row i by a_i), float32.
+    decay : (n_nodes,) float32, 1 - a.
+    drive : (n_nodes,) float32, a * b.
+    input_gain : (n_input_types, n_hexals) float32, a of each input node.
+    input_index : (n_input_types, n_hexals) node indices receiving the movie.
+    central_index : (n_cell_types,) node indices recorded.
+    n_threads : worker threads (default: os.cpu_count(), at most 8).
+    """
+
+    def __init__(self, weights, decay, drive, input_gain, input_index, central_index, n_threads=None):
+        self.n_nodes = weights.shape[0]
+        w = weights.tocsr().astype(np.float32)
+        w.sort_indices()
+        self.n_threads = max(1, min(8, n_threads or os.cpu_count() or 1))
+        self.blocks = _nnz_balanced_blocks(w.indptr, self.n_threads)
+        self.parts = []
+        for r0, r1 in self.blocks:
+            block = w[r0:r1]
+            self.parts.append((r0, r1, block.indptr.astype(np.intc if _csr_matvecs else np.int64),
+                               block.indices, block.data, block))
+        self.decay = decay.astype(np.float32)[:, None]
+        self.drive = drive.astype(np.float32)[:, None]
+        self.input_gain = input_gain.astype(np.float32)
+        flat = input_index.ravel()
+        self.input_slice = (slice(int(flat[0]), int(flat[0]) + len(flat))
+                            if np.array_equal(flat, np.arange(flat[0], flat[0] + len(flat))) else None)
+        self.input_index = input_index
+        self.central_index = central_index
+        self.pool = ThreadPoolExecutor(self.n_threads) if self.n_threads > 1 else None
+
+    def initial_state(self, v0: np.ndarray, batch: int) -> dict:
+        """State dict with V = v0 (n_nodes,) or (n_nodes, batch) broadcast to the batch."""
+        v = np.empty((self.n_nodes, batch), dtype=np.float32)
+        v[...] = np.asarray(v0, dtype=np.float32).reshape(self.n_nodes, -1)
+        return {"v": v, "next": np.empty_like(v), "relu": np.empty_like(v)}
+
+    def _map(self, fn):
+        if self.pool is None:
+            for i in range(len(self.parts)):
+                fn(i)
+        else:
+            list(self.pool.map(fn, range(len(self.parts))))
+
+    def step(self, state: dict, x) -> None:
+        """Advance one step. ``x``: input luminance, scalar or (n_hexals, batch) float32."""
+        v, nxt, relu = state["v"], state["next"], state["relu"]
+        batch = v.shape[1]
+
+        def elementwise(i):
+            r0, r1 = self.parts[i][:2]
+            np.maximum(v[r0:r1], 0.0, out=relu[r0:r1])
+            np.multiply(v[r0:r1], self.decay[r0:r1], out=nxt[r0:r1])
+            nxt[r0:r1] += self.drive[r0:r1]
+
+        self._map(elementwise)
+        x = np.asarray(x, dtype=np.float32)
+        gain = self.input_gain[:, :, None] * (x if x.ndim == 2 else x.reshape(1, 1))[None]
+        if self.input_slice is not None:
+            nxt[self.input_slice].reshape(*self.input_gain.shape, batch)[...] += gain
+        else:
+            nxt[self.input_index.ravel()] += np.broadcast_to(gain, (*gain.shape[:2], batch)).reshape(-1, batch)
+
+        def product(i):
+            r0, r1, indptr, indices, data, block = self.parts[i]
+            if _csr_matvecs is not None:
+                _csr_matvecs(r1 - r0, self.n_nodes, batch, indptr, indices, data, relu.ravel(), nxt[r0:r1].ravel())
+            else:  # pragma: no cover
+                nxt[r0:r1] += block @ relu
+
+        self._map(product)
+        state["v"], state["next"] = nxt, v
+
+    def central(self, state: dict) -> np.ndarray:
+        """(n_cell_types, batch) voltages of the central cells."""
+        return state["v"][self.central_index]
+
+    def voltages(self, state: dict) -> np.ndarray:
+        """(n_nodes, batch) all voltages (a copy)."""
+        return state["v"].copy()
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
+            self.pool = None
+
+
+class TorchKernel:
+    """Euler steps with torch (CSR ``addmm``); the same math as :class:`CpuKernel` on any device."""
+
+    def __init__(self, weights, decay, drive, input_gain, input_index, central_index, device="cpu"):
+        self.device = torch.device(device)
+        w = weights.tocsr().astype(np.float32)
+        w.sort_indices()
+        self.n_nodes = w.shape[0]
+        index_dtype = torch.int32 if self.device.type == "cuda" else torch.int64
+        self.weights = torch.sparse_csr_tensor(
+            torch.from_numpy(w.indptr.astype(np.int64)).to(index_dtype),
+            torch.from_numpy(w.indices.astype(np.int64)).to(index_dtype),
+            torch.from_numpy(w.data), size=w.shape, device=self.device)
+        self.decay = torch.from_numpy(decay.astype(np.float32))[:, None].to(self.device)
+        self.drive = torch.from_numpy(drive.astype(np.float32))[:, None].to(self.device)
+        self.input_gain = torch.from_numpy(input_gain.astype(np.float32)).to(self.device)
+        self.input_index = torch.from_numpy(input_index.ravel().astype(np.int64)).to(self.device)
+        self.central_index = torch.from_numpy(central_index.astype(np.int64)).to(self.device)
+
+    def initial_state(self, v0, batch: int) -> dict:
+        v0 = torch.as_tensor(np.asarray(v0, dtype=np.float32)).to(self.device)
+        v = v0.reshape(self.n_nodes, -1).expand(self.n_nodes, batch).contiguous()
+        return {"v": v}
+
+    def step(self, state: dict, x) -> None:
+        v = state["v"]
+        batch = v.shape[1]
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(self.device)
+        x = x.reshape(1, 1) if x.ndim == 0 else x
+        base = torch.addcmul(self.drive, v, self.decay)
+        gain = (self.input_gain[:, :, None] * x[None]).expand(*self.input_gain.shape, batch)
+        base.index_add_(0, self.input_index, gain.reshape(-1, batch))
+        state["v"] = torch.addmm(base, self.weights, torch.relu(v))
+
+    def central(self, state: dict) -> np.ndarray:
+        return state["v"].index_select(0, self.central_index).cpu().numpy()
+
+    def voltages(self, state: dict) -> np.ndarray:
+        return state["v"].cpu().numpy()
+
+    def close(self):
+        pass
+
+
+def weight_matrix(source, target, weights, n_nodes, row_scale) -> sp.csr_matrix:
+    """CSR (n_nodes, n_nodes) of ``weights`` at (target, source), rows scaled by ``row_scale``."""
+    data = (weights.astype(np.float64) * row_scale[target]).astype(np.float32)
+    return sp.csr_matrix((data, (target, source)), shape=(n_nodes, n_nodes))

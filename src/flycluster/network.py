@@ -1,0 +1,338 @@
+"""A flyvis network (connectome + parameters) and its simulation on movies.
+
+``Network.simulate`` computes the voltages of the 65 central cells exactly as flyvis's
+``Network.stimulus_response`` does (see :mod:`flycluster.dynamics` for the Euler step):
+
+1. grey steady state: ``int(t_pre / dt)`` steps of constant luminance 0.5 from V = bias
+   (computed once per (t_pre, dt) and network, reused by every batch); V = bias if t_pre <= 0;
+2. per-sample fade-in: ``n = int(t_fade_in / dt)`` steps with input
+   ``0.5 + linspace(0, 1, n)[k] * (frame0 - 0.5)``;
+3. the movie, one Euler step per frame; output frame t = state after integrating frame t.
+
+Movies are (samples, frames, hexals) luminance in [0, 1], hexals in flyvis's u-major order
+(:func:`flycluster.connectome.hex_columns`). Frames that are entirely NaN pad samples shorter
+than the longest (as flyvis pads moving edges): from a sample's first NaN frame on its responses
+are NaN, as in flyvis; the NaNs never enter the state, so they cannot reach other samples.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flycluster.connectome import Connectome, load_connectome
+from flycluster.dynamics import CpuKernel, TorchKernel, weight_matrix
+from flycluster.errors import StimulusError
+from flycluster.parameters import PARAMETER_KEYS, initial_state_dict, validate_state_dict
+
+#: luminance of the grey screen used for the steady state and the fade-in baseline
+GREY = 0.5
+#: tolerance on the [0, 1] luminance range (rendering round-off)
+_RANGE_TOLERANCE = 1e-5
+
+
+def resolve_device(device) -> torch.device:
+    """``torch.device`` to use: CUDA when asked for and present, else CPU (with a warning)."""
+    device = torch.device(device if device is not None else "cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn("CUDA was requested but is not available; simulating on the CPU", stacklevel=3)
+        return torch.device("cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device}")
+    return device
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+class _Progress:
+    """Log lines on stderr: samples done, rate, ETA; at most one every ``interval`` seconds."""
+
+    def __init__(self, total: int, enabled: bool, label: str, interval: float = 10.0):
+        self.total, self.enabled, self.label, self.interval = total, enabled, label, interval
+        self.start = self.last = time.perf_counter()
+
+    def update(self, done: int):
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if now - self.last < self.interval and done < self.total:
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        eta = (self.total - done) / rate if rate > 0 else math.inf
+        print(f"[flycluster] {self.label}: {done}/{self.total} samples ({100 * done / self.total:.1f}%), "
+              f"{rate:.2f} samples/s, elapsed {_format_seconds(now - self.start)}, "
+              f"ETA {_format_seconds(eta) if math.isfinite(eta) else '?'}", file=sys.stderr, flush=True)
+
+
+class Network:
+    """A connectome-constrained network with flyvis parameters, ready to simulate.
+
+    Build with :func:`load_network` (from a checkpoint) or :meth:`from_state_dict`.
+
+    Attributes
+    ----------
+    connectome : :class:`flycluster.connectome.Connectome`
+    device : torch.device the simulation runs on.
+    source : where the parameters came from (checkpoint path or a label).
+    """
+
+    def __init__(self, connectome: Connectome, state_dict, device="cpu", source="<state dict>"):
+        self.connectome = connectome
+        self.source = str(source)
+        self.device = resolve_device(device)
+        self._params = validate_state_dict(state_dict, connectome, source=self.source)
+        c = connectome
+        p = {k: v.numpy() for k, v in self._params.items()}
+        group, _, _, _ = c.syn_count_groups
+        # flyvis: weight = sign * exp(syn_count) * strength, strength clamped at 0, float32
+        strength = np.maximum(p["edges_syn_strength"], np.float32(0))
+        self._edge_weight = (p["edges_sign"][c.edge_type] * np.exp(p["edges_syn_count"])[group]
+                             * strength[c.edge_type]).astype(np.float32)
+        self._node_bias = p["nodes_bias"][c.node_type].astype(np.float32)
+        self._node_tau = p["nodes_time_const"][c.node_type].astype(np.float32)
+        self._kernels: dict = {}
+        self._steady: dict = {}
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_state_dict(cls, state_dict, connectome=None, extent: int = 15, device="cpu", source="<state dict>"):
+        """Network from a flyvis state dict (keys :data:`flycluster.parameters.PARAMETER_KEYS`).
+
+        ``connectome`` is a :class:`Connectome`, a json path, or None (fetched, see
+        :func:`flycluster.connectome.load_connectome`); ``extent`` applies unless a Connectome is given.
+        """
+        if not isinstance(connectome, Connectome):
+            connectome = load_connectome(connectome, extent=extent)
+        return cls(connectome, state_dict, device=device, source=source)
+
+    @classmethod
+    def initial(cls, connectome=None, extent: int = 15, device="cpu"):
+        """An untrained flyvis network (the parameters of :func:`flycluster.parameters.initial_state_dict`)."""
+        if not isinstance(connectome, Connectome):
+            connectome = load_connectome(connectome, extent=extent)
+        return cls(connectome, initial_state_dict(connectome), device=device, source="<flyvis initial parameters>")
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def cell_types(self) -> list[str]:
+        """The 65 cell type names in connectome order (the last axis of :meth:`simulate`)."""
+        return list(self.connectome.cell_types)
+
+    @property
+    def central_cells(self) -> np.ndarray:
+        """(65,) node index of the central (u = v = 0) cell of each type, connectome order."""
+        return self.connectome.central_cells_index
+
+    @property
+    def n_hexals(self) -> int:
+        """Hexals per movie frame (721 at extent 15)."""
+        return self.connectome.n_hexals
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The parameters in flyvis's state-dict format (float32 CPU tensors, copies)."""
+        return {k: v.clone() for k, v in self._params.items()}
+
+    # -- simulation ---------------------------------------------------------------------------
+
+    def _kernel(self, dt: float):
+        key = float(dt)
+        if key not in self._kernels:
+            c = self.connectome
+            gain = (np.float32(dt) / np.maximum(self._node_tau, np.float32(dt))).astype(np.float32)
+            weights = weight_matrix(c.edge_source, c.edge_target, self._edge_weight, c.n_nodes, gain)
+            args = (weights, (1 - gain).astype(np.float32), (gain * self._node_bias).astype(np.float32),
+                    gain[c.input_index], c.input_index, c.central_cells_index)
+            if self.device.type == "cpu":
+                kernel = CpuKernel(*args, n_threads=torch.get_num_threads())
+            else:
+                kernel = TorchKernel(*args, device=self.device)
+            self._kernels = {key: kernel}  # keep one: kernels hold a weight matrix each
+        return self._kernels[key]
+
+    def steady_state(self, t_pre: float, dt: float) -> np.ndarray:
+        """(n_nodes,) float32 voltages after ``int(t_pre / dt)`` steps of grey (0.5) from V = bias.
+
+        Returns the bias when ``t_pre <= 0``. Cached per (t_pre, dt).
+        """
+        key = (float(t_pre), float(dt))
+        if key not in self._steady:
+            n_steps = int(t_pre / dt) if t_pre > 0 else 0
+            if n_steps == 0:
+                self._steady[key] = self._node_bias.copy()
+            else:
+                kernel = self._kernel(dt)
+                state = kernel.initial_state(self._node_bias, 1)
+                for _ in range(n_steps):
+                    kernel.step(state, np.float32(GREY))
+                self._steady[key] = kernel.voltages(state)[:, 0].astype(np.float32)
+        return self._steady[key]
+
+    def default_batch_size(self) -> int:
+        """Samples per batch: 64 on CPU (cost per sample-step flattens there), 1024 on CUDA."""
+        return 64 if self.device.type == "cpu" else 1024
+
+    def simulate(self, movie, dt: float, t_pre: float = 0.0, t_fade_in: float = 0.0,
+                 batch_size: int | None = None, progress: bool | None = None) -> np.ndarray:
+        """Voltages of the central cells for every sample of ``movie``.
+
+        Parameters
+        ----------
+        movie : array-like (samples, frames, hexals), luminance in [0, 1]; hexals in flyvis
+            u-major order (721 at extent 15). Entirely-NaN frames pad shorter samples.
+            Numpy arrays, torch tensors and xarray DataArrays are accepted; only one batch
+            at a time is converted to float32.
+        dt : integration time step (s), > 0; one movie frame per step.
+        t_pre : duration (s) of the grey steady state before every sample (0: start at V = bias).
+        t_fade_in : duration (s) of the per-sample contrast ramp of frame 0 (0: none).
+        batch_size : samples integrated together (default :meth:`default_batch_size`).
+        progress : print progress lines to stderr; default: when the run has more than one batch.
+
+        Returns
+        -------
+        float32 numpy array (samples, frames, 65): central-cell voltages (cell types in
+        :attr:`cell_types` order); NaN from each sample's first NaN frame on.
+        """
+        movie, first_nan = self._check_movie(movie)
+        dt, t_pre, t_fade_in = self._check_times(dt, t_pre, t_fade_in)
+        n_samples, n_frames, _ = movie.shape
+        if batch_size is None:
+            batch_size = self.default_batch_size()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = int(min(batch_size, max(n_samples, 1)))
+        out = np.empty((n_samples, n_frames, len(self.cell_types)), dtype=np.float32)
+        if n_samples == 0:
+            return out
+        kernel = self._kernel(dt)
+        v0 = self.steady_state(t_pre, dt)
+        n_fade = int(t_fade_in / dt) if t_fade_in > 0 else 0
+        ramp = torch.linspace(0, 1, n_fade).numpy() if n_fade else None
+        n_batches = math.ceil(n_samples / batch_size)
+        report = _Progress(n_samples, n_batches > 1 if progress is None else bool(progress),
+                           label=f"simulate {self.source}")
+        with torch.no_grad():
+            for start in range(0, n_samples, batch_size):
+                stop = min(start + batch_size, n_samples)
+                frames = np.array(movie[start:stop], dtype=np.float32)  # (batch, frames, hexals)
+                np.nan_to_num(frames, copy=False, nan=GREY)  # padding frames: masked below
+                frames = np.ascontiguousarray(frames.transpose(1, 2, 0))  # (frames, hexals, batch)
+                state = kernel.initial_state(v0, stop - start)
+                if n_fade:
+                    offset = frames[0] - np.float32(GREY)
+                    for k in range(n_fade):
+                        kernel.step(state, ramp[k] * offset + np.float32(GREY))
+                block = np.empty((n_frames, len(self.cell_types), stop - start), dtype=np.float32)
+                for t in range(n_frames):
+                    kernel.step(state, frames[t])
+                    block[t] = kernel.central(state)
+                out[start:stop] = block.transpose(2, 0, 1)
+                report.update(stop)
+        self._mask_nan_padding(out, first_nan, n_fade)
+        return out
+
+    def _mask_nan_padding(self, out: np.ndarray, first_nan: np.ndarray, n_fade: int) -> None:
+        """NaN where flyvis's responses are NaN: a NaN input frame reaches the central cell of
+        a type as many steps later as its synaptic distance from the photoreceptors."""
+        n_frames = out.shape[1]
+        delay = self.connectome.input_distance  # (types,), -1: never reached
+        frames = np.arange(n_frames)[:, None]
+        for i in np.flatnonzero(first_nan < n_frames):
+            # a NaN frame 0 also poisons the fade-in, which starts n_fade steps earlier
+            start = -n_fade if (first_nan[i] == 0 and n_fade) else first_nan[i]
+            nan = (frames - start >= delay[None, :]) & (delay[None, :] >= 0)
+            out[i][nan] = np.nan
+
+    # -- input checks ---------------------------------------------------------------------------
+
+    def _check_times(self, dt, t_pre, t_fade_in):
+        for name, value in (("dt", dt), ("t_pre", t_pre), ("t_fade_in", t_fade_in)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
+        if dt <= 0:
+            raise ValueError(f"dt must be > 0 s, got {dt}")
+        if t_pre < 0 or t_fade_in < 0:
+            raise ValueError(f"t_pre and t_fade_in must be >= 0 s, got t_pre={t_pre}, t_fade_in={t_fade_in}")
+        if dt > 1 / 50:
+            warnings.warn(f"dt={dt} s is large for Euler integration (flyvis warns above 1/50 s)", stacklevel=3)
+        return float(dt), float(t_pre), float(t_fade_in)
+
+    def _check_movie(self, movie):
+        """Validate shape and values; return (movie as sliceable array, first NaN frame per sample)."""
+        if isinstance(movie, torch.Tensor):
+            movie = movie.detach().cpu().numpy()
+        if hasattr(movie, "dims") and hasattr(movie, "values") and not isinstance(movie, np.ndarray):
+            movie = movie.data  # xarray: numpy (or dask) array, sliced lazily per batch
+        if not hasattr(movie, "shape") or not hasattr(movie, "__getitem__"):
+            movie = np.asarray(movie, dtype=np.float32)
+        shape = tuple(movie.shape)
+        if len(shape) != 3 or shape[2] != self.n_hexals:
+            raise StimulusError(
+                f"movie must have shape (samples, frames, {self.n_hexals}) (hexals of extent "
+                f"{self.connectome.extent}), got {shape}")
+        if shape[1] < 1:
+            raise StimulusError(f"movie must have at least one frame, got shape {shape}")
+        n_samples, n_frames = shape[:2]
+        first_nan = np.full(n_samples, n_frames, dtype=np.int64)
+        chunk = max(1, int(2**25 // max(n_frames * shape[2], 1)))
+        for start in range(0, n_samples, chunk):
+            block = np.asarray(movie[start:start + chunk], dtype=np.float32)
+            nan = np.isnan(block)
+            if nan.any():
+                frame_nan = nan.all(axis=2)
+                partial = nan.any(axis=2) & ~frame_nan
+                if partial.any():
+                    s, f = np.argwhere(partial)[0]
+                    raise StimulusError(
+                        f"movie sample {start + s}, frame {f}: some hexals are NaN but not all; only "
+                        "entirely-NaN frames (padding) are allowed")
+                has = frame_nan.any(axis=1)
+                first_nan[start:start + len(block)][has] = frame_nan[has].argmax(axis=1)
+            finite = block[~nan]
+            if finite.size and (finite.min() < -_RANGE_TOLERANCE or finite.max() > 1 + _RANGE_TOLERANCE):
+                raise StimulusError(
+                    f"movie values must be luminances in [0, 1]; samples {start}..{start + len(block) - 1} "
+                    f"span [{finite.min():.4g}, {finite.max():.4g}]")
+            if np.isinf(block).any():
+                raise StimulusError("movie contains infinite values")
+        return movie, first_nan
+
+
+def load_network(checkpoint, connectome=None, extent: int = 15, device="cpu", loss_name: str = "loss") -> Network:
+    """Load a trained flyvis network.
+
+    Parameters
+    ----------
+    checkpoint : a checkpoint file (``torch.save`` dict with a ``network`` state dict, or the
+        state dict itself) or a flyvis network directory (``<model>/chkpts/chkpt_*``; the best
+        checkpoint = argmin of ``validation/<loss_name>.h5``).
+    connectome : :class:`Connectome`, json path, or None (fetched from the flyvis wheel).
+    extent : eye radius in columns (flyvis: 15); ignored when a Connectome is given.
+    device : "cpu" or "cuda" (falls back to CPU with a warning when CUDA is absent).
+    loss_name : validation loss file used to pick the best checkpoint of a directory.
+    """
+    from flycluster.checkpoints import best_checkpoint, read_state_dict
+
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = best_checkpoint(path, loss_name=loss_name)
+    state_dict = read_state_dict(path)
+    if not isinstance(connectome, Connectome):
+        connectome = load_connectome(connectome, extent=extent)
+    return Network(connectome, state_dict, device=device, source=path)
+
+
+__all__ = ["Network", "load_network", "resolve_device", "PARAMETER_KEYS"]
