@@ -93,3 +93,161 @@ def test_flyvis_network_without_validation_loss_file(tmp_path):
     rc, log = dry_run(broken(**{"ensemble.kind": "flyvis", "ensemble.path": str(ensemble)}),
                       tmp_path)
     assert_fails_naming(rc, log, str(ensemble / "003"), "validation/loss.h5")
+
+
+# -- input files, checked where the workflow's rules read them ---------------------------------
+# (the simulate rule: best_checkpoint -> load_network -> task_error -> simulate_stimulus_file;
+#  the cluster rule: read_cell_type -> cluster_cell_type)
+
+@pytest.fixture(scope="module")
+def connectome():
+    from flycluster.connectome import load_connectome
+
+    return load_connectome(extent=4)
+
+
+@pytest.fixture()
+def network_dir(tmp_path, connectome):
+    from flycluster.checkpoints import write_network_dir
+    from flycluster.parameters import initial_state_dict
+
+    return write_network_dir(tmp_path / "ensemble" / "000", initial_state_dict(connectome),
+                             val_loss=0.5)
+
+
+def _load(network_dir, connectome):
+    from flycluster.checkpoints import best_checkpoint
+    from flycluster.network import load_network
+
+    return load_network(best_checkpoint(network_dir), connectome=connectome)
+
+
+def test_intact_network_dir_loads(network_dir, connectome):
+    from flycluster.checkpoints import task_error
+
+    assert _load(network_dir, connectome) is not None
+    assert task_error(network_dir) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_damaged_checkpoint_names_the_file(network_dir, connectome, damage):
+    from flycluster.errors import CheckpointError
+
+    chkpt = network_dir / "chkpts" / "chkpt_00000"
+    data = chkpt.read_bytes()
+    chkpt.write_bytes({"truncated": data[: len(data) // 2],
+                       "garbage": bytes(range(256)) * (len(data) // 256),
+                       "empty": b""}[damage])
+    with pytest.raises(CheckpointError) as err:
+        _load(network_dir, connectome)
+    assert str(chkpt) in str(err.value)
+
+
+def test_missing_validation_loss_file_names_the_file(network_dir):
+    from flycluster.checkpoints import task_error
+    from flycluster.errors import CheckpointError
+
+    loss = network_dir / "validation" / "loss.h5"
+    loss.unlink()
+    with pytest.raises(CheckpointError) as err:
+        task_error(network_dir)
+    assert str(loss) in str(err.value) and "not found" in str(err.value)
+
+
+def test_truncated_validation_loss_file_names_the_file(network_dir):
+    from flycluster.checkpoints import task_error
+    from flycluster.errors import CheckpointError
+
+    loss = network_dir / "validation" / "loss.h5"
+    loss.write_bytes(loss.read_bytes()[:100])
+    with pytest.raises(CheckpointError) as err:
+        task_error(network_dir)
+    assert str(loss) in str(err.value)
+
+
+@pytest.mark.parametrize("key, size", [("edges_syn_strength", 600), ("edges_syn_count", 2000),
+                                       ("nodes_bias", 64)])
+def test_checkpoint_of_another_connectome_names_key_and_shapes(tmp_path, connectome, key, size):
+    from flycluster.checkpoints import write_network_dir
+    from flycluster.errors import CheckpointError
+    from flycluster.parameters import initial_state_dict
+
+    state = initial_state_dict(connectome)
+    expected = tuple(state[key].shape)
+    state[key] = state[key][:size]
+    net = write_network_dir(tmp_path / "other" / "000", state, val_loss=0.5)
+    with pytest.raises(CheckpointError) as err:
+        _load(net, connectome)
+    message = str(err.value)
+    assert str(net / "chkpts" / "chkpt_00000") in message
+    assert key in message and str((size,)) in message and str(expected) in message
+    assert "different connectome" in message
+
+
+def _response_files(tmp_path, rows):
+    """One response file per row of ``rows`` (networks, samples, frames) for cell type T4c."""
+    import numpy as np
+    import xarray as xr
+
+    from flycluster.config import CELL_TYPES
+    from flycluster.responses import response_dataset, write_responses
+
+    n_samples, n_frames = rows.shape[1:]
+    stimulus = xr.Dataset(
+        {"stimulus": (("sample", "frame", "hexal"), np.zeros((n_samples, n_frames, 7), np.float32))},
+        coords={"time": ("frame", np.arange(n_frames) * 0.02)},
+        attrs={"dt": 0.02, "t_pre": 0.0, "t_fade_in": 0.0, "stimulus_set": "naturalistic",
+               "kind": "naturalistic"})
+    paths = []
+    for i, row in enumerate(rows):
+        full = np.zeros((n_samples, n_frames, len(CELL_TYPES)), np.float32)
+        full[..., CELL_TYPES.index("T4c")] = row
+        ds = response_dataset(full, stimulus, CELL_TYPES, network=f"{i:03d}", checkpoint="-",
+                              task_error=0.1 * i)
+        paths.append(write_responses(ds, tmp_path / "responses" / f"{i:03d}.nc"))
+    return paths
+
+
+def test_constant_and_nan_responses_are_masked_not_fatal(tmp_path):
+    """A constant network (e.g. a silent cell type) and a diverged one (NaN) are left out of the
+    clustering of that cell type, as flyvis masks constant ones; the others are clustered."""
+    import numpy as np
+
+    from flycluster.clustering import INVALID_LABEL, cluster_cell_type
+    from flycluster.responses import read_cell_type
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(12, 3, 20)).astype(np.float32)
+    rows[4] = 0.25             # constant
+    rows[7, 1, 5] = np.nan     # diverged
+    paths = _response_files(tmp_path, rows)
+    responses = read_cell_type(paths, "T4c")
+    assert responses.sizes == {"network": 12, "sample": 3, "frame": 20}
+
+    with pytest.raises(ValueError) as err:
+        cluster_cell_type(responses, umap_kwargs={"n_epochs": 50}, gmm_kwargs={"n_init": 2},
+                          nonfinite="raise")
+    assert "'007'" in str(err.value) and "NaN" in str(err.value)
+
+    ds = cluster_cell_type(responses, task_error=responses["task_error"].values,
+                           umap_kwargs={"n_epochs": 50}, gmm_kwargs={"n_init": 2},
+                           nonfinite="mask")
+    mask = ds["mask"].to_series()
+    assert not mask["004"] and not mask["007"] and mask.drop(["004", "007"]).all()
+    assert int(ds["mask_reason"].sel(network="004")) == 1   # constant
+    assert int(ds["mask_reason"].sel(network="007")) == 2   # nonfinite
+    labels = ds["label"].to_series()
+    assert (labels[["004", "007"]] == INVALID_LABEL).all()
+    assert (labels.drop(["004", "007"]) >= 0).all()
+    assert np.isfinite(ds["embedding"].sel(network=mask[mask].index.tolist()).values).all()
+
+
+def test_fewer_networks_than_umap_needs_names_the_minimum():
+    import numpy as np
+
+    from flycluster.clustering import cluster_cell_type
+
+    X = np.random.default_rng(0).normal(size=(6, 30))
+    with pytest.raises(ValueError) as err:
+        cluster_cell_type(X, umap_kwargs={"n_neighbors": 5})
+    assert "at least 7 networks" in str(err.value) and "got 6" in str(err.value)
