@@ -271,7 +271,7 @@ def test_rerun_one_cell_type(tiny_run):
         labels_before = ds["label"].values.copy()
 
     # by its short target name, forcing its clustering to be recomputed
-    proc = snakemake("--cores", "2", "--forcerun", "cluster", "T4c", workdir=workdir,
+    proc = snakemake("--cores", "2", "T4c", "--forcerun", "cluster", workdir=workdir,
                      configfile=TINY)
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts == {"cluster": 1, "figures": 1, "tuning": 1, "T4c": 1}
