@@ -20,6 +20,7 @@ which the tests use to check both agree).
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -73,7 +74,7 @@ class CpuKernel:
                             if np.array_equal(flat, np.arange(flat[0], flat[0] + len(flat))) else None)
         self.input_index = input_index
         self.central_index = central_index
-        self.pool = ThreadPoolExecutor(self.n_threads) if self.n_threads > 1 else None
+        self.pool = _shared_pool(self.n_threads) if self.n_threads > 1 else None
 
     def initial_state(self, v0: np.ndarray, batch: int) -> dict:
         """State dict with V = v0 (n_nodes,) or (n_nodes, batch) broadcast to the batch."""
@@ -126,9 +127,16 @@ class CpuKernel:
         return state["v"].copy()
 
     def close(self):
-        if self.pool is not None:
-            self.pool.shutdown(wait=False)
-            self.pool = None
+        """Nothing to release (the thread pool is shared by all kernels of the process)."""
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _shared_pool(n_threads: int) -> ThreadPoolExecutor:
+    if n_threads not in _POOLS:
+        _POOLS[n_threads] = ThreadPoolExecutor(n_threads, thread_name_prefix="flycluster-csr")
+    return _POOLS[n_threads]
 
 
 class TorchKernel:
@@ -140,10 +148,12 @@ class TorchKernel:
         w.sort_indices()
         self.n_nodes = w.shape[0]
         index_dtype = torch.int32 if self.device.type == "cuda" else torch.int64
-        self.weights = torch.sparse_csr_tensor(
-            torch.from_numpy(w.indptr.astype(np.int64)).to(index_dtype),
-            torch.from_numpy(w.indices.astype(np.int64)).to(index_dtype),
-            torch.from_numpy(w.data), size=w.shape, device=self.device)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            self.weights = torch.sparse_csr_tensor(
+                torch.from_numpy(w.indptr.astype(np.int64)).to(index_dtype),
+                torch.from_numpy(w.indices.astype(np.int64)).to(index_dtype),
+                torch.from_numpy(w.data), size=w.shape, device=self.device, check_invariants=False)
         self.decay = torch.from_numpy(decay.astype(np.float32))[:, None].to(self.device)
         self.drive = torch.from_numpy(drive.astype(np.float32))[:, None].to(self.device)
         self.input_gain = torch.from_numpy(input_gain.astype(np.float32)).to(self.device)
@@ -178,4 +188,6 @@ class TorchKernel:
 def weight_matrix(source, target, weights, n_nodes, row_scale) -> sp.csr_matrix:
     """CSR (n_nodes, n_nodes) of ``weights`` at (target, source), rows scaled by ``row_scale``."""
     data = (weights.astype(np.float64) * row_scale[target]).astype(np.float32)
-    return sp.csr_matrix((data, (target, source)), shape=(n_nodes, n_nodes))
+    matrix = sp.csr_matrix((data, (target, source)), shape=(n_nodes, n_nodes))
+    matrix.eliminate_zeros()  # clamped (zero) strengths: exact to skip, relu(V) is finite
+    return matrix

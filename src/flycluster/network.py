@@ -81,6 +81,15 @@ class Network:
 
     Build with :func:`load_network` (from a checkpoint) or :meth:`from_state_dict`.
 
+    Parameters
+    ----------
+    connectome : :class:`flycluster.connectome.Connectome`
+    state_dict : flyvis parameters (see :mod:`flycluster.parameters`), validated here.
+    device : "cpu" or "cuda" (CUDA falls back to CPU with a warning when absent).
+    source : label for messages (the checkpoint path).
+    kernel : "auto" (scipy CSR on CPU, torch on CUDA), "scipy" (CPU only) or "torch" (any
+        device; the CUDA code path, selectable on CPU to test it).
+
     Attributes
     ----------
     connectome : :class:`flycluster.connectome.Connectome`
@@ -88,10 +97,15 @@ class Network:
     source : where the parameters came from (checkpoint path or a label).
     """
 
-    def __init__(self, connectome: Connectome, state_dict, device="cpu", source="<state dict>"):
+    def __init__(self, connectome: Connectome, state_dict, device="cpu", source="<state dict>", kernel: str = "auto"):
+        if kernel not in ("auto", "scipy", "torch"):
+            raise ValueError(f"kernel must be 'auto', 'scipy' or 'torch', got {kernel!r}")
         self.connectome = connectome
+        self.kernel = kernel
         self.source = str(source)
         self.device = resolve_device(device)
+        if kernel == "scipy" and self.device.type != "cpu":
+            raise ValueError("kernel='scipy' runs on the CPU only; use kernel='auto' or 'torch' on CUDA")
         self._params = validate_state_dict(state_dict, connectome, source=self.source)
         c = connectome
         p = {k: v.numpy() for k, v in self._params.items()}
@@ -108,7 +122,8 @@ class Network:
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
-    def from_state_dict(cls, state_dict, connectome=None, extent: int = 15, device="cpu", source="<state dict>"):
+    def from_state_dict(cls, state_dict, connectome=None, extent: int = 15, device="cpu", source="<state dict>",
+                        kernel: str = "auto"):
         """Network from a flyvis state dict (keys :data:`flycluster.parameters.PARAMETER_KEYS`).
 
         ``connectome`` is a :class:`Connectome`, a json path, or None (fetched, see
@@ -116,7 +131,7 @@ class Network:
         """
         if not isinstance(connectome, Connectome):
             connectome = load_connectome(connectome, extent=extent)
-        return cls(connectome, state_dict, device=device, source=source)
+        return cls(connectome, state_dict, device=device, source=source, kernel=kernel)
 
     @classmethod
     def initial(cls, connectome=None, extent: int = 15, device="cpu"):
@@ -156,7 +171,7 @@ class Network:
             weights = weight_matrix(c.edge_source, c.edge_target, self._edge_weight, c.n_nodes, gain)
             args = (weights, (1 - gain).astype(np.float32), (gain * self._node_bias).astype(np.float32),
                     gain[c.input_index], c.input_index, c.central_cells_index)
-            if self.device.type == "cpu":
+            if self.device.type == "cpu" and self.kernel != "torch":
                 kernel = CpuKernel(*args, n_threads=torch.get_num_threads())
             else:
                 kernel = TorchKernel(*args, device=self.device)
