@@ -1,0 +1,146 @@
+"""flycluster.clustering against flyvis' own umap_embedding + gaussian_mixture.
+
+The fixture (tools/make_clustering_fixtures.py, run with flyvis 1.2.0) holds a planted
+26 x 400 matrix (three groups + one constant network) and flyvis' embedding, mask, labels, BIC
+and mixture for the seed notebook's parameters.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from flycluster import clustering
+from flycluster.clustering import INVALID_LABEL, cluster_cell_type
+
+FIXTURE = Path(__file__).parent / "fixtures" / "clustering" / "umap_gmm.npz"
+
+
+@pytest.fixture(scope="module")
+def ref():
+    with np.load(FIXTURE) as data:
+        return {k: data[k] for k in data.files}
+
+
+@pytest.fixture(scope="module")
+def result(ref):
+    return cluster_cell_type(ref["X"], task_error=ref["task_error"], cell_type="T4c")
+
+
+def test_same_labels_k_embedding_and_bic_as_flyvis(ref, result):
+    assert result.attrs["n_clusters"] == int(ref["n_clusters"]) == 3
+    np.testing.assert_array_equal(result["mask"].values, ref["mask"])
+    np.testing.assert_array_equal(result["label"].values, ref["labels"])
+    np.testing.assert_allclose(result["embedding"].values, ref["embedding"], atol=1e-6)
+    np.testing.assert_array_equal(result["n_clusters"].values, ref["range_n_clusters"])
+    np.testing.assert_allclose(result["bic"].values, ref["bic"], rtol=1e-9)
+    assert int(result["n_clusters"][int(np.argmin(result["bic"].values))]) == 3
+    # the planted groups are recovered and the constant network is masked as constant
+    planted = ref["planted_group"]
+    for g in range(3):
+        assert len(set(result["label"].values[planted == g])) == 1
+    assert result["label"].values[-1] == INVALID_LABEL
+    assert result["mask_reason"].values[-1] == 1 and (result["mask_reason"].values[:-1] == 0).all()
+    # masked rows are NaN, the others are scaled to [0, 1] with both ends reached
+    emb = result["embedding"].values
+    assert np.isnan(emb[-1]).all()
+    np.testing.assert_allclose(np.nanmin(emb, axis=0), 0.0)
+    np.testing.assert_allclose(np.nanmax(emb, axis=0), 1.0)
+
+
+def test_mixture_is_reordered_to_the_cluster_numbering(ref, result):
+    # flyvis' raw mixture component of each cluster: the raw label of its members
+    raw_of_new = [int(np.unique(ref["labels_raw"][ref["labels"] == c])[0]) for c in range(3)]
+    np.testing.assert_allclose(result["weights"].values, ref["weights"][raw_of_new])
+    np.testing.assert_allclose(result["means"].values, ref["means"][raw_of_new])
+    np.testing.assert_allclose(result["covariances"].values, ref["covariances"][raw_of_new])
+    # clusters are numbered by mean task error: 0 best; the planted group 2 has the best error
+    te = result["cluster_task_error"].values
+    assert np.all(np.diff(te) > 0)
+    expected = [ref["task_error"][ref["labels"] == c].mean() for c in range(3)]
+    np.testing.assert_allclose(te, expected)
+    assert result["label"].values[ref["planted_group"] == 2][0] == 0
+    np.testing.assert_array_equal(result["cluster_size"].values,
+                                  [np.sum(ref["labels"] == c) for c in range(3)])
+
+
+def test_attributes_record_parameters_and_versions(result):
+    attrs = result.attrs
+    assert attrs["umap_metric"] == "correlation" and attrs["umap_n_neighbors"] == 5
+    assert attrs["umap_min_dist"] == 0.105 and attrs["umap_spread"] == 9.0
+    assert attrs["umap_n_epochs"] == 1500 and attrs["umap_random_state"] == 42
+    np.testing.assert_array_equal(attrs["gmm_range_n_clusters"], [1, 2, 3, 4, 5])
+    assert attrs["gmm_n_init"] == 100 and attrs["gmm_tol"] == 1e-3
+    assert attrs["gmm_covariance_type"] == "full" and attrs["label_order"] == "task_error"
+    import sklearn
+    import umap  # noqa: F401
+
+    assert attrs["version_sklearn"] == sklearn.__version__
+    assert attrs["version_umap"] and attrs["version_numpy"] == np.__version__
+    assert attrs["cell_type"] == "T4c"
+
+
+def test_netcdf_round_trip(tmp_path, result):
+    path = tmp_path / "clustering" / "T4c.nc"
+    clustering.write_clustering(result, path)
+    back = clustering.read_clustering(path)
+    assert back["mask"].dtype == bool
+    xr.testing.assert_allclose(back.drop_vars("mask_reason"), result.drop_vars("mask_reason"))
+    assert back.attrs["n_clusters"] == 3
+    assert [p.name for p in path.parent.iterdir()] == ["T4c.nc"]  # no temporary left
+
+
+def test_cluster_order_by_task_error_and_by_size():
+    raw = np.array([2, 2, 0, 0, 0, 1, INVALID_LABEL, 1])
+    te = np.array([0.1, 0.1, 0.9, 0.8, 0.7, 0.5, 0.0, 0.5])
+    order = clustering.cluster_order(raw, 4, te)
+    # component 2 (mean 0.1) first, then 1 (0.5), then 0 (0.8), then the empty component 3
+    np.testing.assert_array_equal(order, [2, 1, 0, 3])
+    # by size: component 0 (3 members), then 2 and 1 (2 each, original order kept), then 3
+    np.testing.assert_array_equal(clustering.cluster_order(raw, 4, None), [0, 1, 2, 3])
+    raw = np.array([1, 1, 1, 0, 2, 2])
+    np.testing.assert_array_equal(clustering.cluster_order(raw, 3, None), [1, 2, 0])
+
+
+def test_nan_rows_raise_or_are_masked_without_changing_the_rest(ref):
+    X = np.vstack([ref["X"], np.full((1, ref["X"].shape[1]), np.nan, np.float32)])
+    X[-1, :10] = 1.0
+    names = [f"net{i}" for i in range(len(X))]
+    with pytest.raises(ValueError, match=r"net26.*NaN or inf"):
+        cluster_cell_type(X, network_names=names)
+    ds = cluster_cell_type(xr.DataArray(X, dims=("network", "feature"),
+                                        coords={"network": names}),
+                           task_error=np.append(ref["task_error"], 0.0), nonfinite="mask")
+    assert list(ds["network"].values) == names
+    assert ds["mask_reason"].values[-1] == 2 and ds["label"].values[-1] == INVALID_LABEL
+    # the NaN network never reaches UMAP: everything else is exactly the flyvis result
+    np.testing.assert_array_equal(ds["label"].values[:-1], ref["labels"])
+    np.testing.assert_allclose(ds["embedding"].values[:-1], ref["embedding"], atol=1e-6)
+    assert ds.attrs["n_clusters"] == 3
+
+
+def test_too_few_networks_is_a_clear_error(ref):
+    with pytest.raises(ValueError, match=r"at least 7 networks.*n_neighbors=5.*got 6"):
+        cluster_cell_type(ref["X"][:6])
+    with pytest.raises(ValueError, match=r"at least 12 networks.*n_components=10"):
+        cluster_cell_type(ref["X"][:11], umap_kwargs={"n_neighbors": 3, "n_components": 10})
+    with pytest.raises(ValueError, match="task_error must have shape"):
+        cluster_cell_type(ref["X"], task_error=np.zeros(3))
+    with pytest.raises(ValueError, match="range_n_clusters"):
+        cluster_cell_type(ref["X"], gmm_kwargs={"range_n_clusters": [0, 2]})
+
+
+def test_mostly_constant_rows_give_an_all_masked_result(tmp_path):
+    rng = np.random.RandomState(0)
+    X = np.zeros((10, 50), np.float32)
+    X[:3] = rng.randn(3, 50)
+    with pytest.warns(RuntimeWarning, match="only 3 of 10 networks"):
+        ds = cluster_cell_type(X)
+    assert ds.attrs["n_clusters"] == 0 and ds.sizes["cluster"] == 0
+    assert not ds["mask"].values.any()
+    assert (ds["label"].values == INVALID_LABEL).all()
+    np.testing.assert_array_equal(ds["mask_reason"].values, [4] * 3 + [1] * 7)
+    assert "only 3 of 10" in ds.attrs["degenerate"]
+    clustering.write_clustering(ds, tmp_path / "x.nc")
+    assert clustering.read_clustering(tmp_path / "x.nc").sizes["cluster"] == 0
