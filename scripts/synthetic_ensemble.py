@@ -12,13 +12,15 @@ from flycluster.synthetic import write_planted_ensemble, write_synthetic_ensembl
 
 params = snakemake.params
 connectome = load_connectome(snakemake.input.connectome, extent=params.extent)
+options = dict(params.options)
 if params.kind == "planted":
     planted = dict(params.planted)
-    dest = write_planted_ensemble(params.dest, params.n_networks, planted.pop("n_groups"),
-                                  planted.pop("cell_types"), connectome,
-                                  random_state=params.random_state, **planted)
+    n_groups, cell_types = planted.pop("n_groups"), planted.pop("cell_types")
+    table = write_planted_ensemble(params.dest, params.n_networks, n_groups, cell_types,
+                                   connectome, random_state=params.random_state, overwrite=True,
+                                   **planted, **options)
     shutil.copyfile(Path(params.dest) / "planted_groups.csv", snakemake.output.planted_groups[0])
 else:
-    write_synthetic_ensemble(params.dest, params.n_networks, connectome,
-                             random_state=params.random_state, **dict(params.options))
-log.info("%s ensemble of %d networks in %s", params.kind, params.n_networks, params.dest)
+    table = write_synthetic_ensemble(params.dest, params.n_networks, connectome,
+                                     random_state=params.random_state, overwrite=True, **options)
+log.info("%s ensemble in %s:\n%s", params.kind, params.dest, table.to_string())

@@ -141,3 +141,43 @@ def test_response_norms(tmp_path):
     np.testing.assert_array_equal(back.values, norms.values)
     assert list(back["cell_type"].values) == list(CELL_TYPES)
     np.testing.assert_allclose(back["task_error"].values, [0.0, 0.1, 0.2])
+
+
+def test_simulate_stimulus_file_with_a_real_network(tmp_path, connectome_path):
+    """A network from a checkpoint on a stimulus file: the response file holds exactly what
+    Network.simulate returns, labelled, with NaN after each sample's padding."""
+    from flycluster.checkpoints import best_checkpoint, task_error, write_network_dir
+    from flycluster.network import Network, load_network
+    from flycluster.stimuli.io import make_stimulus_dataset, write_stimulus
+
+    extent = 4
+    net = Network.initial(connectome_path, extent=extent)
+    network_dir = write_network_dir(tmp_path / "ens" / "005", net.state_dict(), 0.42)
+    rng = np.random.default_rng(3)
+    movie = rng.random((3, 12, 61)).astype(np.float32)
+    movie[2, 9:] = np.nan
+    stimulus = make_stimulus_dataset(
+        movie, {"angle": [0, 90, 180], "width": [80] * 3, "intensity": [1, 1, 0],
+                "speed": [19.0] * 3, "t_stim": [0.04] * 3},
+        stimulus_set="edges", kind="moving_edges", dt=0.005, t_pre=0.02, t_fade_in=0.0,
+        extent=extent)
+    stim_path = write_stimulus(stimulus, tmp_path / "edges.nc")
+
+    checkpoint = best_checkpoint(network_dir)
+    loaded = load_network(checkpoint, connectome=connectome_path, extent=extent)
+    out = responses.simulate_stimulus_file(
+        loaded, stim_path, tmp_path / "responses" / "005.nc", network_name="005",
+        checkpoint=str(checkpoint), task_error=task_error(network_dir), batch_size=2)
+    expected = net.simulate(movie, dt=0.005, t_pre=0.02, t_fade_in=0.0)
+    with xr.open_dataset(out) as ds:
+        np.testing.assert_array_equal(ds["responses"].values, expected)
+        assert ds.attrs["task_error"] == pytest.approx(0.42)
+        assert ds.attrs["network"] == "005" and ds.attrs["kind"] == "moving_edges"
+        assert list(ds["angle"].values) == [0, 90, 180]
+        assert list(ds["cell_type"].values) == list(CELL_TYPES)
+        # padding frames give NaN (photoreceptors at once, deeper types later, as flyvis)
+        assert np.isnan(ds["responses"].sel(cell_type="R1").values[2, 9:]).all()
+        assert np.isfinite(ds["responses"].values[2, :9]).all()
+        assert np.isfinite(ds["responses"].values[:2]).all()
+        # the responses depend on the stimulus (not a constant output)
+        assert float(ds["responses"].sel(cell_type="R1").std()) > 0

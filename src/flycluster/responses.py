@@ -93,7 +93,7 @@ def simulate_stimulus_file(network, stimulus_path, out_path, *, network_name: st
     out_path : path
         Destination ``results/{ensemble}/responses/{stimulus_set}/{network}.nc``.
     """
-    from flycluster.stimuli import read_stimulus
+    from flycluster.stimuli.io import read_stimulus
 
     stimulus = read_stimulus(stimulus_path)
     try:
