@@ -251,3 +251,69 @@ def test_fewer_networks_than_umap_needs_names_the_minimum():
     with pytest.raises(ValueError) as err:
         cluster_cell_type(X, umap_kwargs={"n_neighbors": 5})
     assert "at least 7 networks" in str(err.value) and "got 6" in str(err.value)
+
+
+def _edges_file(path, extent, n_hexals=None):
+    """A valid small moving-edge stimulus file at ``extent`` (optionally with the hexal count
+    forced to ``n_hexals``, making it inconsistent with its own extent)."""
+    import numpy as np
+
+    from flycluster.stimuli.io import make_stimulus_dataset, write_stimulus
+    from flycluster.stimuli.lattice import n_hexals as count
+
+    n = count(extent)
+    movie = np.full((2, 10, n), 0.5, np.float32)
+    movie[:, 5:, : n // 2] = 1.0
+    ds = make_stimulus_dataset(
+        movie, {"angle": [0, 180], "width": [80, 80], "intensity": [1, 1], "speed": [19, 19],
+                "t_stim": [0.1, 0.1]},
+        stimulus_set="edges", kind="moving_edges", dt=0.01, t_pre=0.0, t_fade_in=0.0,
+        extent=extent)
+    if n_hexals is None:
+        return write_stimulus(ds, path)
+    ds = ds.isel(hexal=slice(0, n_hexals))
+    ds.to_netcdf(path)  # bypasses write_stimulus's validation on purpose
+    return path
+
+
+def test_stimulus_file_of_another_lattice_names_file_and_extents(tmp_path, connectome):
+    """A valid stimulus file made for extent 15 (721 hexals) given to an extent-4 network."""
+    from flycluster.errors import StimulusError
+    from flycluster.network import Network
+    from flycluster.responses import simulate_stimulus_file
+
+    stimulus = _edges_file(tmp_path / "edges.nc", extent=15)
+    network = Network.initial(connectome)
+    out = tmp_path / "responses" / "000.nc"
+    with pytest.raises(StimulusError) as err:
+        simulate_stimulus_file(network, stimulus, out, network_name="000")
+    message = str(err.value)
+    assert "721" in message and "extent 4" in message and "61" in message, message
+    assert str(stimulus) in message, f"the error does not name the stimulus file: {message}"
+    assert not out.exists()
+
+
+def test_stimulus_file_inconsistent_with_its_extent_names_file(tmp_path, connectome):
+    from flycluster.errors import StimulusError
+    from flycluster.network import Network
+    from flycluster.responses import simulate_stimulus_file
+
+    stimulus = _edges_file(tmp_path / "edges.nc", extent=4, n_hexals=60)
+    with pytest.raises(StimulusError) as err:
+        simulate_stimulus_file(Network.initial(connectome), stimulus, tmp_path / "r.nc",
+                               network_name="000")
+    message = str(err.value)
+    assert str(stimulus) in message and "60 hexals" in message and "61" in message, message
+
+
+def test_corrupt_stimulus_file_names_file(tmp_path, connectome):
+    from flycluster.errors import StimulusError
+    from flycluster.network import Network
+    from flycluster.responses import simulate_stimulus_file
+
+    stimulus = _edges_file(tmp_path / "edges.nc", extent=4)
+    stimulus.write_bytes(stimulus.read_bytes()[:200])
+    with pytest.raises(StimulusError) as err:
+        simulate_stimulus_file(Network.initial(connectome), stimulus, tmp_path / "r.nc",
+                               network_name="000")
+    assert str(stimulus) in str(err.value)

@@ -100,3 +100,40 @@ def test_toy_workflow_runs_through_slurm(cluster, tmp_path):
         assert done[jid]["JobState"] == "COMPLETED"
         assert done[jid]["NodeList"] == "localhost"
     assert not cluster.active_jobs()
+
+
+SLURM_CONFIG = tr.WORKFLOW_CONFIGS / "slurm_trust.yaml"
+
+
+def test_workflow_runs_through_the_slurm_profile(cluster, tmp_path):
+    """The tiny config through the profile: outputs made, every job a completed SLURM job."""
+    work = tmp_path / "work"
+    profile = make_test_profile(tmp_path / "profile")
+    cmd = tr.snakemake_cmd(work, SLURM_CONFIG, cores=None, profile=profile)
+    rc, log = tr.run(cmd, tmp_path / "run.log", SNAKEMAKE_TIMEOUT,
+                     env=cluster.env(tr.workflow_env()))
+    assert rc == 0, f"workflow through SLURM failed (rc={rc}):\n{log[-5000:]}\n" \
+                    f"{cluster.log_tail('slurmctld', 1500)}"
+    name = tr.ensemble_name(SLURM_CONFIG)
+    results = work / "results" / name
+    for rel in ("summary.csv", "norms.nc", "clustering/T4c.nc", "figures/T4c/embedding.png"):
+        assert (results / rel).is_file(), rel
+    responses = sorted((results / "responses" / "naturalistic").glob("*.nc"))
+    assert len(responses) == tr.load_yaml(SLURM_CONFIG)["ensemble"]["n_networks"]
+
+    # every rule job went through sbatch: the plugin's per-job logs name SLURM job ids, and
+    # SLURM's completion log lists each of them as COMPLETED on the node
+    done = {j["JobId"]: j for j in cluster.completed_jobs()}
+    slurm_logs = sorted((work / ".snakemake" / "slurm_logs").rglob("*.log"))
+    by_rule = {}
+    for path in slurm_logs:
+        rule = path.relative_to(work / ".snakemake" / "slurm_logs").parts[0].removeprefix("rule_")
+        by_rule.setdefault(rule, []).append(path.stem)
+    assert len(by_rule.get("simulate", [])) == len(responses), by_rule
+    for rule in ("synthetic_ensemble", "stimulus_set", "norms", "cluster", "figures", "summary"):
+        assert len(by_rule.get(rule, [])) == 1, (rule, by_rule)
+    for rule, job_ids in by_rule.items():
+        for jid in job_ids:
+            assert jid in done, f"{rule} job {jid} has no SLURM completion record"
+            assert done[jid]["JobState"] == "COMPLETED", done[jid]
+    assert not cluster.active_jobs()
