@@ -20,6 +20,8 @@ product(intensities, radii).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from itertools import product
 
 import numpy as np
@@ -143,6 +145,9 @@ def moving_edges(angles=(0, 30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 330),
     offsets : (first, stop) or list of consecutive LED offsets of the edge around the centre.
     height : edge height in LEDs.
     bg_intensity : background luminance.
+    extent : lattice radius in columns; eyes smaller than flyvis's (15) see the central
+        hexals of the extent-15 rendering, so the geometry (5.8 deg per column) is kept.
+    ppo : monitor pixels per ommatidium (25).
     t_pre, t_post : grey before / hold after the motion, seconds.
     dt : time step, seconds.
     post_pad_mode : "continue" (hold last frame) or "value" (background) after the motion.
@@ -169,10 +174,22 @@ def moving_edges(angles=(0, 30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 330),
     if ((intensities < 0) | (intensities > 1)).any() or not 0 <= bg_intensity <= 1:
         raise ConfigError("intensities and bg_intensity must lie in [0, 1]")
     t_stim = edge_t_stim(speeds, len(offsets))
-    eye = HexEye(extent, ppo)
+    # flyvis's monitor geometry (180 deg across the monitor) matches 5.8 deg per column only
+    # for the 31-column (extent 15) monitor; a smaller eye sees the centre of that monitor.
+    monitor_extent = max(int(extent), 15)
+    eye = HexEye(monitor_extent, ppo)
+    u, v = hex_coordinates(monitor_extent)
+    subset = np.flatnonzero(hex_distance(u, v) <= extent)  # u-major order is kept
     groups = list(product(angles, widths, intensities))
-    rendered = np.stack([render_edge_offsets(a, w, i, offsets, height, bg_intensity, extent,
-                                             ppo, eye=eye) for a, w, i in groups])
+
+    def render(group):
+        a, w, i = group
+        return render_edge_offsets(a, w, i, offsets, height, bg_intensity, monitor_extent, ppo,
+                                   eye=eye)[:, subset]
+
+    # PIL's rotation and numpy's gathers release the GIL: threads use the cores
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        rendered = np.stack(list(pool.map(render, groups)))
     n_total = int((np.max(t_stim) + t_pre + t_post) / dt)
     # per speed, the source of every output frame: offset index, BACKGROUND or PADDING
     sources = [_frame_sources(len(offsets), t, t_pre, t_post, dt, n_total, post_pad_mode)
