@@ -18,7 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from flycluster.errors import ConfigError, StimulusError
-from flycluster.stimuli.augment import augment_sequences, render_vertical_splits
+from flycluster.stimuli.augment import (
+    augment_sequences,
+    render_vertical_splits,
+    vertical_split_windows,
+)
 from flycluster.stimuli.io import make_stimulus_dataset
 
 __all__ = ["PHOTOS", "load_photo", "self_motion", "photo_movie", "photo_movies"]
@@ -70,9 +74,13 @@ def self_motion(n_frames: int, rng: np.random.Generator, max_speed: float = 8.0,
     }
 
 
-def photo_movie(photo: np.ndarray, motion: dict, height: int = 436,
-                width: int = 1024) -> np.ndarray:
-    """Render frames (T, height, width) float32 in [0, 1] of a camera moving over ``photo``."""
+def photo_movie(photo: np.ndarray, motion: dict, height: int = 436, width: int = 1024,
+                columns: tuple[int, int] | None = None) -> np.ndarray:
+    """Render frames (T, height, width) float32 in [0, 1] of a camera moving over ``photo``.
+
+    ``columns`` = (start, stop) renders only those columns (the rest stays 0); the geometry,
+    including the photo's scale, is that of the full frame.
+    """
     from scipy.ndimage import map_coordinates
 
     rows = np.arange(height) - (height - 1) / 2
@@ -93,14 +101,15 @@ def photo_movie(photo: np.ndarray, motion: dict, height: int = 436,
     # photo px per view px: the largest scale keeping every view inside the photograph
     half_r, half_c = (photo.shape[0] - 1) / 2 - 1, (photo.shape[1] - 1) / 2 - 1
     scale = min(half_r / reach_r, half_c / reach_c, 1.0)
-    grid_r, grid_c = np.meshgrid(rows, cols, indexing="ij")
-    frames = np.empty((n_frames, height, width), dtype=np.float32)
+    start, stop = columns if columns is not None else (0, width)
+    grid_r, grid_c = np.meshgrid(rows, cols[start:stop], indexing="ij")
+    frames = np.zeros((n_frames, height, width), dtype=np.float32)
     for t in range(n_frames):
         wr, wc = world(t, grid_r, grid_c)
         coords = np.stack([(photo.shape[0] - 1) / 2 + scale * wr,
                            (photo.shape[1] - 1) / 2 + scale * wc])
-        frames[t] = map_coordinates(photo, coords, order=1, mode="nearest")
-    return np.clip(frames, 0.0, 1.0)
+        frames[t, :, start:stop] = map_coordinates(photo, coords, order=1, mode="nearest")
+    return np.clip(frames, 0.0, 1.0, out=frames)
 
 
 def photo_movies(images=PHOTOS[:6], n_movies: int = 6, frames_per_movie: int = 19, *,
@@ -133,11 +142,14 @@ def photo_movies(images=PHOTOS[:6], n_movies: int = 6, frames_per_movie: int = 1
                           f"({clip_frames})")
     rng = np.random.default_rng(random_state)
     photos = {name: load_photo(name) for name in dict.fromkeys(images)}
+    windows = vertical_split_windows(width, vertical_splits, center_crop_fraction, extent,
+                                     kernel_size)
+    needed = (min(a for a, _ in windows), max(b for _, b in windows))  # columns the eye sees
     sequences, motions = [], []
     for i in range(n_movies):
         name = images[i % len(images)]
         motion = self_motion(frames_per_movie, rng, max_speed, max_rotation, max_looming)
-        frames = photo_movie(photos[name], motion, height, width)
+        frames = photo_movie(photos[name], motion, height, width, needed)
         sequences += render_vertical_splits(frames, f"sequence_{i:02d}_{name}", i,
                                             vertical_splits, center_crop_fraction, extent,
                                             kernel_size)
