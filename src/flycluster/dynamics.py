@@ -67,8 +67,9 @@ class CpuKernel:
         self.parts = []
         for r0, r1 in self.blocks:
             block = w[r0:r1]
-            self.parts.append((r0, r1, block.indptr.astype(np.intc if _csr_matvecs else np.int64),
-                               block.indices, block.data, block))
+            # csr_matvecs needs both index arrays in the same integer type
+            self.parts.append((r0, r1, block.indptr.astype(np.intc), block.indices.astype(np.intc),
+                               block.data, block))
         self.decay = decay.astype(np.float32)[:, None]
         self.input_gain = input_gain.astype(np.float32)
         flat = input_index.ravel()
@@ -121,6 +122,21 @@ class CpuKernel:
         self._map(product)
         state["v"], state["next"] = nxt, v
 
+    def as_input(self, array: np.ndarray) -> np.ndarray:
+        """Movie frames in the kernel's array type (numpy here)."""
+        return np.ascontiguousarray(array, dtype=np.float32)
+
+    def new_output(self, n_frames: int, batch: int) -> np.ndarray:
+        """Buffer (frames, n_cell_types, batch) for the recorded central voltages."""
+        return np.empty((n_frames, len(self.central_index), batch), dtype=np.float32)
+
+    def record(self, state: dict, out, t: int) -> None:
+        """Store the central cells' voltages of the current state as frame ``t`` of ``out``."""
+        np.take(state["v"], self.central_index, axis=0, out=out[t])
+
+    def to_numpy(self, out) -> np.ndarray:
+        return out
+
     def central(self, state: dict) -> np.ndarray:
         """(n_cell_types, batch) voltages of the central cells."""
         return state["v"][self.central_index]
@@ -168,10 +184,24 @@ class TorchKernel:
         v = v0.reshape(self.n_nodes, -1).expand(self.n_nodes, batch).contiguous()
         return {"v": v}
 
+    def as_input(self, array: np.ndarray) -> torch.Tensor:
+        """Movie frames as a float32 tensor on the device (one transfer per batch)."""
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
+
+    def new_output(self, n_frames: int, batch: int) -> torch.Tensor:
+        return torch.empty((n_frames, len(self.central_index), batch), dtype=torch.float32, device=self.device)
+
+    def record(self, state: dict, out, t: int) -> None:
+        torch.index_select(state["v"], 0, self.central_index, out=out[t])
+
+    def to_numpy(self, out) -> np.ndarray:
+        return out.cpu().numpy()
+
     def step(self, state: dict, x) -> None:
         v = state["v"]
         batch = v.shape[1]
-        x = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(self.device)
+        if not isinstance(x, torch.Tensor):
+            x = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(self.device)
         x = x.reshape(1, 1) if x.ndim == 0 else x
         base = torch.addcmul(self.drive, v, self.decay)
         gain = (self.input_gain[:, :, None] * x[None]).expand(*self.input_gain.shape, batch)

@@ -229,13 +229,15 @@ class Network:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         batch_size = int(min(batch_size, max(n_samples, 1)))
+        if n_samples:  # equal batches rather than a small last one
+            batch_size = math.ceil(n_samples / math.ceil(n_samples / batch_size))
         out = np.empty((n_samples, n_frames, len(self.cell_types)), dtype=np.float32)
         if n_samples == 0:
             return out
         kernel = self._kernel(dt)
         v0 = self.steady_state(t_pre, dt)
         n_fade = int(t_fade_in / dt) if t_fade_in > 0 else 0
-        ramp = torch.linspace(0, 1, n_fade).numpy() if n_fade else None
+        ramp = torch.linspace(0, 1, n_fade).tolist() if n_fade else None  # float32 values, as flyvis
         n_batches = math.ceil(n_samples / batch_size)
         report = _Progress(n_samples, n_batches > 1 if progress is None else bool(progress),
                            label=f"simulate {self.source}")
@@ -244,17 +246,17 @@ class Network:
                 stop = min(start + batch_size, n_samples)
                 frames = np.array(movie[start:stop], dtype=np.float32)  # (batch, frames, hexals)
                 np.nan_to_num(frames, copy=False, nan=GREY)  # padding frames: masked below
-                frames = np.ascontiguousarray(frames.transpose(1, 2, 0))  # (frames, hexals, batch)
+                frames = kernel.as_input(frames.transpose(1, 2, 0))  # (frames, hexals, batch)
                 state = kernel.initial_state(v0, stop - start)
                 if n_fade:
-                    offset = frames[0] - np.float32(GREY)
+                    offset = frames[0] - GREY
                     for k in range(n_fade):
-                        kernel.step(state, ramp[k] * offset + np.float32(GREY))
-                block = np.empty((n_frames, len(self.cell_types), stop - start), dtype=np.float32)
+                        kernel.step(state, ramp[k] * offset + GREY)
+                block = kernel.new_output(n_frames, stop - start)
                 for t in range(n_frames):
                     kernel.step(state, frames[t])
-                    block[t] = kernel.central(state)
-                out[start:stop] = block.transpose(2, 0, 1)
+                    kernel.record(state, block, t)
+                out[start:stop] = kernel.to_numpy(block).transpose(2, 0, 1)
                 report.update(stop)
         self._mask_nan_padding(out, first_nan, n_fade)
         return out
