@@ -20,14 +20,16 @@ def start(snakemake):
     - stdout/stderr and the logger go to the rule's log file;
     - BLAS/OpenMP/numba/torch threads are limited to the job's ``threads`` (sklearn's
       GaussianMixture with n_init=100 is several times faster single-threaded on small data);
-    - numba compiles umap's functions once per machine: its cache is shared by all jobs
-      (``NUMBA_CACHE_DIR``, default ``.snakemake/numba_cache`` in the working directory);
+    - numba compiles umap's functions once per machine: its cache is shared by all jobs and
+      runs (``NUMBA_CACHE_DIR``, default ``$FLYCLUSTER_CACHE/numba`` or
+      ``~/.cache/flycluster/numba``, next to the connectome cache);
     - the checkout's ``src/`` is importable when flycluster is not installed (conda envs).
     """
     threads = max(1, int(snakemake.threads))
     for var in _THREAD_VARS:
         os.environ[var] = str(threads)
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(".snakemake", "numba_cache").resolve()))
+    cache = os.environ.get("FLYCLUSTER_CACHE") or str(Path.home() / ".cache" / "flycluster")
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(cache, "numba")))
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:
         import flycluster  # noqa: F401

@@ -152,6 +152,7 @@ def check_config(config: dict, schema_path=None, known_cell_types=CELL_TYPES) ->
         if not _NAME.match(name):
             raise ConfigError(f"config key stimuli.{name}: stimulus set names may hold only "
                               "letters, digits, '_', '-' and '.'")
+    _check_stimulus_specs(config)
     for key in ("naturalistic", "moving_edges"):
         name = config["analysis"][key]
         if name is not None and name not in config["stimuli"]:
@@ -194,6 +195,28 @@ def validation_loss_file(network_dir, loss_name="loss"):
         if path.is_file():
             return path
     return None
+
+
+def _check_stimulus_specs(config):
+    """Each stimulus spec against flycluster.stimuli (keys, types), and its lattice against
+    the connectome's extent, so that a typo fails before any job runs."""
+    from flycluster.stimuli.build import KIND_OF_SPEC, check_spec
+
+    extent = config["connectome"]["extent"]
+    for name, spec in config["stimuli"].items():
+        try:
+            kind, params = check_spec(name, spec)
+        except ConfigError as err:
+            raise ConfigError(f"config key stimuli.{name}: {err}") from err
+        if params.get("extent", extent) != extent:
+            raise ConfigError(f"config key stimuli.{name}.extent: {params['extent']} differs from "
+                              f"connectome.extent = {extent}; the stimulus must cover the "
+                              "network's eye (set both to the same radius)")
+        expected = {"naturalistic": "naturalistic", "moving_edges": "moving_edges"}
+        for key, want in expected.items():
+            if config["analysis"][key] == name and KIND_OF_SPEC[kind] != want:
+                raise ConfigError(f"config key analysis.{key}: stimulus set {name!r} is of kind "
+                                  f"{kind!r}, expected a {want} set")
 
 
 def list_network_names(ensemble_dir, loss_name="loss") -> list[str]:

@@ -1,4 +1,4 @@
-"""Summary across cell types: one row per clustering file, and a figure of it.
+"""Summary across cell types: one row per clustering file (figure: flycluster.plots.plot_summary).
 
 Columns of the table (``results/{ensemble}/summary.csv``):
 
@@ -126,52 +126,3 @@ def write_summary(table: pd.DataFrame, path) -> Path:
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     return path
-
-
-def summary_figure(table: pd.DataFrame):
-    """Figure of the summary: clusters per cell type, and stability / planted ARI per cell type.
-
-    Returns a matplotlib Figure (two rows of bars over cell types).
-    """
-    import matplotlib.pyplot as plt
-
-    n = len(table)
-    x = np.arange(n)
-    score_cols = [c for c in table.columns if c.startswith("stability")]
-    if "planted_ari" in table.columns:
-        score_cols.append("planted_ari")
-    fig, axes = plt.subplots(2, 1, figsize=(max(6.0, 0.18 * n + 1.5), 4.6), sharex=True,
-                             constrained_layout=True)
-    axes[0].bar(x, table["n_clusters"], color="0.35", width=0.7)
-    axes[0].set_ylabel("clusters (BIC)")
-    axes[0].set_yticks(range(0, int(table["n_clusters"].max()) + 1))
-    axes[0].spines[["top", "right"]].set_visible(False)
-    width = 0.8 / max(1, len(score_cols))
-    for i, col in enumerate(score_cols):
-        axes[1].bar(x - 0.4 + width * (i + 0.5), table[col].astype(float), width=width,
-                    label=col.replace("_", " "))
-    axes[1].set_ylim(min(0.0, float(np.nanmin(table[score_cols].to_numpy(dtype=float)))
-                         if score_cols and table[score_cols].notna().any().any() else 0.0), 1.05)
-    axes[1].set_ylabel("adjusted Rand index")
-    axes[1].axhline(1.0, color="0.7", lw=0.5)
-    if score_cols:
-        axes[1].legend(frameon=False, fontsize=7, ncols=len(score_cols), loc="lower left")
-    else:
-        axes[1].text(0.5, 0.5, "no stability estimates in the clustering files",
-                     transform=axes[1].transAxes, ha="center", va="center", fontsize=8)
-    axes[1].spines[["top", "right"]].set_visible(False)
-    axes[1].set_xticks(x, table["cell_type"], rotation=90, fontsize=7)
-    return fig
-
-
-def save_figure(fig, png_path, pdf_path=None, dpi=200):
-    """Save a figure atomically as PNG (and PDF), then close it."""
-    import matplotlib.pyplot as plt
-
-    for path, kwargs in ((png_path, {"dpi": dpi}), (pdf_path, {})):
-        if path is None:
-            continue
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=path.suffix.lstrip("."), bbox_inches="tight", **kwargs)
-    plt.close(fig)
