@@ -74,6 +74,8 @@ def test_moving_edge_options_and_errors():
         moving_edges(post_pad_mode="reflect")
     with pytest.raises(ConfigError, match="speeds"):
         moving_edges(speeds=[0])
+    with pytest.raises(ConfigError, match="shorter than dt"):
+        moving_edges(speeds=[5000], extent=4)
     with pytest.raises(ConfigError, match="offsets"):
         moving_edges(offsets=[0, 2, 5])
 

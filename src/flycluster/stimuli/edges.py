@@ -109,6 +109,9 @@ def _frame_sources(n_offsets, t_stim, t_pre, t_post, dt, n_total, post_pad_mode)
     """
     background, padding = n_offsets, n_offsets + 1
     src = _resample_offsets(n_offsets, t_stim, dt)
+    if len(src) == 0:
+        raise ConfigError(f"t_stim = {t_stim:.4g} s is shorter than dt = {dt} s: lower the speed "
+                          "or dt")
     n_pre = int((t_stim + t_pre) / dt) - len(src)
     if n_pre > 0:
         src = np.concatenate([np.full(n_pre, background), src])
@@ -174,6 +177,10 @@ def moving_edges(angles=(0, 30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 330),
     if ((intensities < 0) | (intensities > 1)).any() or not 0 <= bg_intensity <= 1:
         raise ConfigError("intensities and bg_intensity must lie in [0, 1]")
     t_stim = edge_t_stim(speeds, len(offsets))
+    n_total = int((np.max(t_stim) + t_pre + t_post) / dt)
+    # per speed, the source of every output frame: offset index, BACKGROUND or PADDING
+    sources = [_frame_sources(len(offsets), t, t_pre, t_post, dt, n_total, post_pad_mode)
+               for t in t_stim]
     # flyvis's monitor geometry (180 deg across the monitor) matches 5.8 deg per column only
     # for the 31-column (extent 15) monitor; a smaller eye sees the centre of that monitor.
     monitor_extent = max(int(extent), 15)
@@ -190,10 +197,6 @@ def moving_edges(angles=(0, 30, 60, 90, 120, 150, 180, 210, 240, 270, 300, 330),
     # PIL's rotation and numpy's gathers release the GIL: threads use the cores
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         rendered = np.stack(list(pool.map(render, groups)))
-    n_total = int((np.max(t_stim) + t_pre + t_post) / dt)
-    # per speed, the source of every output frame: offset index, BACKGROUND or PADDING
-    sources = [_frame_sources(len(offsets), t, t_pre, t_post, dt, n_total, post_pad_mode)
-               for t in t_stim]
     n_frames = max(len(src) for src in sources)
     stimulus = np.full((len(groups) * len(speeds), n_frames, n_hexals(extent)), np.nan,
                        dtype=np.float32)
