@@ -128,9 +128,10 @@ def augmentation_permutation(extent: int, flip_axis: int, n_rot: int) -> np.ndar
 def hex_to_pixel(u, v, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Cartesian positions (x, y) of hexal centres for plotting (pointy side along v).
 
-    x grows with v, y with u + v/2, matching the image rows/columns that BoxEye samples
-    (row ~ u + v/2, column ~ v) with the image's row axis flipped to point up. Unit: hexal
-    centre spacing times ``scale``.
+    x grows with v, y with -(u + v/2), matching the image rows/columns that BoxEye samples
+    (row ~ u + v/2, column ~ v) with the image's row axis flipped to point up; so an edge
+    moving at 0 deg goes right and at 90 deg goes up. This is flyvis's ``hex_to_pixel``
+    (mode "default") divided by sqrt(3): neighbouring centres are ``scale`` apart.
     """
     u = np.asarray(u, dtype=float)
     v = np.asarray(v, dtype=float)
