@@ -106,6 +106,8 @@ def test_cluster_order_by_task_error_and_by_size():
 def test_nan_rows_raise_or_are_masked_without_changing_the_rest(ref):
     X = np.vstack([ref["X"], np.full((1, ref["X"].shape[1]), np.nan, np.float32)])
     X[-1, :10] = 1.0
+    # stimulus padding: frames that are NaN for every network are ignored
+    X = np.hstack([X, np.full((len(X), 7), np.nan, np.float32)])
     names = [f"net{i}" for i in range(len(X))]
     with pytest.raises(ValueError, match=r"net26.*NaN or inf"):
         cluster_cell_type(X, network_names=names)

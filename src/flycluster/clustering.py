@@ -202,7 +202,9 @@ def embed(X: np.ndarray, umap_kwargs: Mapping[str, Any] | None = None,
     umap_kwargs : dict, optional
         Overrides of :data:`DEFAULT_UMAP_KWARGS`; any other ``umap.UMAP`` argument is passed on.
     nonfinite : {"raise", "mask"}
-        Rows with NaN or inf raise a ValueError naming the networks, or are masked.
+        Rows with NaN or inf raise a ValueError naming the networks, or are masked. Features
+        (columns) that are NaN in every row, such as the NaN padding of stimulus samples
+        shorter than the longest, are dropped first.
     network_names : sequence of str, optional
         Names used in error messages.
     threads : int, optional
@@ -225,6 +227,11 @@ def embed(X: np.ndarray, umap_kwargs: Mapping[str, Any] | None = None,
             f"networks - 2), got {n}: add networks or lower n_neighbors")
     if nonfinite not in ("raise", "mask"):
         raise ValueError(f"nonfinite must be 'raise' or 'mask', got {nonfinite!r}")
+    # frames that are NaN for every network (padding of shorter stimulus samples) carry no
+    # information about any network: drop them rather than mask everything
+    padding = np.isnan(X).all(axis=0)
+    if padding.any() and not padding.all():
+        X = X[:, ~padding]
     finite = np.isfinite(X).all(axis=1)
     if not finite.all() and nonfinite == "raise":
         bad = [names[i] for i in np.flatnonzero(~finite)]
@@ -392,7 +399,8 @@ def cluster_cell_type(X, task_error=None, umap_kwargs: Mapping[str, Any] | None 
     network_names : sequence of str, optional
         Names of the rows (default "000", "001", ... or the DataArray's ``network`` coord).
     nonfinite : {"raise", "mask"}
-        What to do with networks whose responses contain NaN or inf.
+        What to do with networks whose responses contain NaN or inf (features that are NaN
+        for every network, i.e. stimulus padding, are dropped first).
     threads : int or None
         Limit of BLAS/OpenMP threads for UMAP and the mixtures (threadpoolctl). The default 1
         is fastest: the mixtures are fitted to a few dozen 2-D points, where thread pools only
