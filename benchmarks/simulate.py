@@ -53,7 +53,8 @@ def machine() -> dict:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    info = {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(), "node": platform.node()}
+    info = {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(), "node": platform.node(),
+            "load_average_1min": os.getloadavg()[0]}  # other jobs on the same cores skew timings
     import torch
 
     info["torch"] = torch.__version__
@@ -164,7 +165,10 @@ def main(argv=None) -> int:
         import torch
 
         results["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    print(f"peak memory (RSS) of this process: {results['peak_rss_mb']:.0f} MB", flush=True)
+    results["load_average_1min_end"] = os.getloadavg()[0]
+    print(f"peak memory (RSS) of this process: {results['peak_rss_mb']:.0f} MB; load average "
+          f"{info['load_average_1min']:.1f} at start, {results['load_average_1min_end']:.1f} at end "
+          f"on {info['cpu_count']} cores", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -63,7 +63,8 @@ class CpuKernel:
         w = w.astype(np.float32)
         w.sort_indices()
         self.n_threads = max(1, min(8, n_threads or os.cpu_count() or 1))
-        self.blocks = _nnz_balanced_blocks(w.indptr, self.n_threads)
+        # more blocks than threads: a thread delayed by other processes leaves its share to the others
+        self.blocks = _nnz_balanced_blocks(w.indptr, 4 * self.n_threads if self.n_threads > 1 else 1)
         self.parts = []
         for r0, r1 in self.blocks:
             block = w[r0:r1]
