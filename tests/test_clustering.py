@@ -146,3 +146,14 @@ def test_mostly_constant_rows_give_an_all_masked_result(tmp_path):
     assert "only 3 of 10" in ds.attrs["degenerate"]
     clustering.write_clustering(ds, tmp_path / "x.nc")
     assert clustering.read_clustering(tmp_path / "x.nc").sizes["cluster"] == 0
+
+
+def test_no_k_fits_the_remaining_networks():
+    rng = np.random.RandomState(1)
+    X = np.zeros((10, 50), np.float32)
+    X[:4] = rng.randn(4, 50)
+    with pytest.warns(RuntimeWarning, match="no k in range_n_clusters"):
+        ds = cluster_cell_type(X, gmm_kwargs={"range_n_clusters": [5, 6]})
+    assert ds.attrs["n_clusters"] == 0 and not ds["mask"].values.any()
+    np.testing.assert_array_equal(ds["mask_reason"].values, [4] * 4 + [1] * 6)
+    assert np.isnan(ds["bic"].values).all() and list(ds["n_clusters"].values) == [5, 6]

@@ -463,6 +463,7 @@ def cluster_cell_type(X, task_error=None, umap_kwargs: Mapping[str, Any] | None 
         ks, bic = gkw["range_n_clusters"], np.full(len(gkw["range_n_clusters"]), np.nan)
         weights, means = np.zeros(0), np.zeros((0, n_comp))
         covariances = np.zeros((0, n_comp, n_comp))
+        reason[mask] = 4
         mask = np.zeros(n, bool)
         embedding[:] = np.nan
         k_chosen = 0
