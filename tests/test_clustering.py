@@ -157,3 +157,18 @@ def test_no_k_fits_the_remaining_networks():
     assert ds.attrs["n_clusters"] == 0 and not ds["mask"].values.any()
     np.testing.assert_array_equal(ds["mask_reason"].values, [4] * 4 + [1] * 6)
     assert np.isnan(ds["bic"].values).all() and list(ds["n_clusters"].values) == [5, 6]
+
+
+def test_paper_range_with_duplicate_k_and_size_order(ref):
+    """flyvis' stored results used range_n_clusters [2, 3, 3, 4, 5]; no task error here."""
+    ds = cluster_cell_type(ref["X"], gmm_kwargs={"range_n_clusters": [2, 3, 3, 4, 5]})
+    assert ds.attrs["n_clusters"] == int(ref["paper_n_clusters"])
+    assert ds.attrs["label_order"] == "size" and "task_error" not in ds
+    np.testing.assert_array_equal(ds["n_clusters"].values, [2, 3, 4, 5])
+    np.testing.assert_allclose(ds["bic"].values, np.delete(ref["paper_bic"], 2), rtol=1e-9)
+    raw = ref["paper_labels_raw"]
+    order = clustering.cluster_order(raw, int(ref["paper_n_clusters"]), None)
+    expected = np.where(raw == INVALID_LABEL, INVALID_LABEL, np.argsort(order)[raw.clip(0)])
+    np.testing.assert_array_equal(ds["label"].values, expected)
+    sizes = ds["cluster_size"].values
+    assert np.all(np.diff(sizes) <= 0) and sizes.sum() == ds["mask"].sum()

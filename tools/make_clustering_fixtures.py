@@ -11,7 +11,8 @@ Writes into tests/fixtures/clustering/:
   network), task errors, and what flyvis 1.2.0 makes of it with the seed notebook's settings
   (``umap_embedding`` -> ``Embedding`` min-max scaling -> ``gaussian_mixture`` ->
   ``task_error_sort_labels``): scaled embedding, mask, raw and sorted labels, BIC per k, the
-  chosen k and the mixture's weights/means/covariances.
+  chosen k and the mixture's weights/means/covariances; and (``paper_*``) the raw labels, BIC
+  and k of ``gaussian_mixture`` with the paper's ``range_n_clusters=[2, 3, 3, 4, 5]``.
 - ``moving_edges.npz``: synthetic moving-edge responses (3 networks x 144 samples x 135 frames,
   flyvis sample order angle/width/intensity/speed, NaN after each sample's end) and flyvis'
   ``peak_responses``, ``direction_selectivity_index`` and ``preferred_direction`` of them.
@@ -67,11 +68,16 @@ def umap_gmm_fixture():
     emb = Embedding(embedding, mask, reducer)  # the setter min-max scales
     labels, gm, bic, ks = gaussian_mixture(emb.embedding, emb.mask, **GMM_KWARGS)
     sorted_labels = task_error_sort_labels(task_error, labels)
+    # the stored paper results' range, with its duplicate k = 3
+    paper_labels, paper_gm, paper_bic, paper_ks = gaussian_mixture(
+        emb.embedding, emb.mask, **{**GMM_KWARGS, "range_n_clusters": [2, 3, 3, 4, 5]})
     np.savez_compressed(
         OUT / "umap_gmm.npz", X=X, planted_group=group, task_error=task_error,
         embedding=emb.embedding, mask=emb.mask, labels_raw=labels, labels=sorted_labels,
         bic=np.asarray(bic), range_n_clusters=np.asarray(ks), n_clusters=gm.n_components,
-        weights=gm.weights_, means=gm.means_, covariances=gm.covariances_)
+        weights=gm.weights_, means=gm.means_, covariances=gm.covariances_,
+        paper_labels_raw=paper_labels, paper_bic=np.asarray(paper_bic),
+        paper_range_n_clusters=np.asarray(paper_ks), paper_n_clusters=paper_gm.n_components)
     print("umap_gmm: k =", gm.n_components, "labels", sorted_labels, "bic", np.round(bic, 2))
 
 
