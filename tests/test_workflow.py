@@ -297,3 +297,30 @@ def test_report(tiny_run):
     snakemake("--report", str(report), workdir=workdir, configfile=TINY)
     text = report.read_text(errors="replace")
     assert "T4c" in text and "summary" in text.lower()
+
+
+def _fake_flyvis_ensemble(root, n=50):
+    for i in range(n):
+        (root / f"{i:03d}" / "chkpts").mkdir(parents=True)
+        (root / f"{i:03d}" / "chkpts" / "chkpt_00000").write_bytes(b"")
+        (root / f"{i:03d}" / "validation").mkdir()
+        (root / f"{i:03d}" / "validation" / "loss.h5").write_bytes(b"")
+    return root
+
+
+def test_dry_run_of_the_flow_0000_config(tmp_path):
+    """config/flyvis_flow_0000.yaml with its two paths set: 50 networks x 2 stimulus sets."""
+    ensemble = _fake_flyvis_ensemble(tmp_path / "results" / "flow" / "0000")
+    config = yaml.safe_load((ROOT / "config" / "flyvis_flow_0000.yaml").read_text())
+    config["ensemble"]["path"] = str(ensemble)
+    config["stimuli"]["sintel"]["root"] = str(tmp_path / "MPI-Sintel")
+    checked = fc.check_config(config)
+    assert fc.network_names(checked) == [f"{i:03d}" for i in range(50)]
+    assert checked["simulate"]["device"] == "cuda"
+    path = tmp_path / "flow.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake("-n", "--quiet", "rules", "--cores", "2", workdir=tmp_path / "work",
+                     configfile=path)
+    assert job_counts(proc.stdout) == {
+        "connectome": 1, "stimulus_set": 2, "simulate": 100, "norms": 1, "cluster": 65,
+        "figures": 65, "tuning": 8, "summary": 1, "all": 1}
