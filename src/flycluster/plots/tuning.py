@@ -80,6 +80,10 @@ def plot_cluster_tuning(responses: xr.DataArray, ds: xr.Dataset, cell_type: str 
                             zorder=2 + z / len(names), gid=name)
                 theta, rr = _closed(angles, normed.mean(axis=0))
                 ax.plot(theta, rr, color=row_color, lw=1.4, zorder=4, gid="mean")
+                if not np.any(peak > 0):
+                    # relu: a cell that never depolarises above 0 has a flat, empty tuning
+                    ax.text(0.5, 0.5, "no response > 0", transform=ax.transAxes, ha="center",
+                            va="center", fontsize=5, color="0.3", zorder=6)
                 if known is not None:
                     theta, rr = _closed(known["angle"].values, known.values)
                     ax.plot(theta, rr, color="k", lw=0.9, ls="--", zorder=5, gid="maisak2013")
