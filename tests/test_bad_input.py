@@ -317,3 +317,39 @@ def test_corrupt_stimulus_file_names_file(tmp_path, connectome):
         simulate_stimulus_file(Network.initial(connectome), stimulus, tmp_path / "r.nc",
                                network_name="000")
     assert str(stimulus) in str(err.value)
+
+
+# -- MPI-Sintel folder: the stimulus job fails naming the folder -------------------------------
+
+def _sintel_config(root):
+    config = broken(**{"ensemble.kind": "synthetic"})
+    config["stimuli"]["sintel"] = {"kind": "sintel", "root": str(root), "extent": 4}
+    config["analysis"]["naturalistic"] = "sintel"
+    return config
+
+
+def _make_stimulus(config, tmp_path, target="resources/stimuli/sintel.nc"):
+    path = tr.write_yaml(config, tmp_path / "sintel.yaml")
+    cmd = tr.local_cmd(tmp_path / "work", path, target, cores=1)
+    return tr.run(cmd, tmp_path / "sintel.log", timeout=180)
+
+
+@pytest.mark.parametrize("layout, needles", [
+    ("missing", ["does not exist", "sintel.is.tue.mpg.de"]),
+    ("no_training", ["has no training/final/"]),
+    ("short_scenes", ["more than 19 frames"]),
+])
+def test_sintel_folder_missing_or_incomplete(tmp_path, layout, needles):
+    root = tmp_path / "MPI-Sintel"
+    if layout == "no_training":
+        (root / "test" / "final").mkdir(parents=True)
+    elif layout == "short_scenes":
+        import numpy as np
+        from PIL import Image
+
+        scene = root / "training" / "final" / "alley_1"
+        scene.mkdir(parents=True)
+        for i in range(5):  # a scene shorter than one 19-frame clip
+            Image.fromarray(np.full((32, 64), 40 * i, np.uint8)).save(scene / f"frame_{i:04d}.png")
+    rc, log = _make_stimulus(_sintel_config(root), tmp_path)
+    assert_fails_naming(rc, log, str(root), *needles)

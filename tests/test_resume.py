@@ -47,12 +47,20 @@ def incomplete_outputs(workdir):
 
 
 def finished_outputs(workdir):
-    """{relative path: mtime_ns} of every file under results/ and resources/ (no temp files)."""
+    """{relative path: mtime_ns} of every finished file under results/ and resources/.
+
+    Finished: under its final name (not a temporary file) and not marked incomplete by
+    snakemake. A job killed after renaming its output but before snakemake recorded the job
+    as done leaves a complete file that is still marked incomplete; snakemake redoes it.
+    """
     out = {}
+    incomplete = set(incomplete_outputs(workdir))
     for top in ("results", "resources"):
         for p in (Path(workdir) / top).rglob("*"):
-            if p.is_file() and not p.name.startswith(".") and "/logs/" not in f"/{p.relative_to(workdir)}":
-                out[str(p.relative_to(workdir))] = p.stat().st_mtime_ns
+            rel = str(p.relative_to(workdir))
+            if p.is_file() and not p.name.startswith(".") and "/logs/" not in f"/{rel}" \
+                    and rel not in incomplete:
+                out[rel] = p.stat().st_mtime_ns
     return out
 
 
@@ -90,16 +98,18 @@ def crash_when(workdir, log_path, predicate, timeout=tr.RUN_TIMEOUT):
 
 
 def check_after_crash(workdir):
-    """Finished outputs are complete; plant a truncated file for one in-flight output."""
-    for rel in finished_outputs(workdir):
-        if rel.endswith(".nc"):
-            assert_complete_netcdf(Path(workdir) / rel)
+    """Every file under its final name is complete (also those of jobs snakemake had not yet
+    recorded as done); plant a truncated file for one in-flight output. Returns the planted
+    file's (relative path, mtime_ns)."""
+    for p in (Path(workdir) / "results").rglob("*.nc"):
+        if not p.name.startswith("."):
+            assert_complete_netcdf(p)
     in_flight = [p for p in incomplete_outputs(workdir) if p.endswith(".nc")]
     assert in_flight, "no job was in flight when the run was killed"
     target = Path(workdir) / in_flight[0]
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # a truncated netCDF4/HDF5 header
-    return in_flight[0]
+    return in_flight[0], target.stat().st_mtime_ns
 
 
 def test_kill_during_simulation_and_clustering_then_resume(tmp_path_factory, tmp_path):
@@ -127,11 +137,10 @@ def test_kill_during_simulation_and_clustering_then_resume(tmp_path_factory, tmp
     assert rc == 0, log[-4000:]
 
     after = finished_outputs(work)
-    for before, planted in ((before_1, planted_1), (before_2, planted_2)):
-        reused = {p: t for p, t in before.items() if p != planted}
-        changed = [p for p, t in reused.items() if after.get(p) != t]
+    for before, (planted, planted_mtime) in ((before_1, planted_1), (before_2, planted_2)):
+        changed = [p for p, t in before.items() if after.get(p) != t]
         assert not changed, f"finished outputs were recomputed after the crash: {changed}"
-        assert after[planted] != before[planted], f"{planted} (half-written) was not redone"
+        assert after[planted] != planted_mtime, f"{planted} (half-written) was not redone"
     assert not incomplete_outputs(work)
     tr.compare_runs(reference, work)
 
