@@ -84,10 +84,12 @@ def _correlation(a, b):
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
-def test_planted_groups_separate_the_planted_cell_type_only(tmp_path, connectome, synthetic):
+def test_planted_groups_separate_the_planted_cell_type_only(tmp_path, connectome):
     """Planted T4c responses separate by group; every other cell type stays as in the unplanted
     twin ensemble (same seed, same random perturbations), so it does not split by group."""
-    twin_dest, _ = synthetic
+    twin_dest = tmp_path / "twin"
+    write_synthetic_ensemble(twin_dest, 6, connectome=connectome, random_state=3, strength_sigma=0.1,
+                             time_const_sigma=0.1)  # the planted defaults, without the planting
     n_networks, n_groups = 6, 3
     table = write_planted_ensemble(tmp_path / "planted", n_networks, n_groups, ["T4c"], connectome=connectome,
                                    random_state=3)

@@ -19,7 +19,8 @@ Task error (the stand-in for a trained model's validation loss): the network's d
 prior, ``1 + d`` with ``d`` the root mean square of the applied normalised perturbations
 ``s * z`` over all perturbed parameters -- larger perturbations, larger error, so colours and
 cluster ordering by task error have a meaning. The planted variant adds ``group_error_step * g``
-for group ``g``, so that group 0 is the best group.
+for group ``g``, so that group 0 is the best group. Planted ensembles default to
+``effect_size`` 5 and strength/time-constant sigmas 0.1.
 
 Network ``i`` uses the random stream ``numpy.random.default_rng([random_state, i])``: the same
 ``random_state`` gives the same networks, and adding networks does not change earlier ones.
@@ -50,8 +51,11 @@ STRENGTH_SIGMA = 0.25
 TIME_CONST_SIGMA = 0.25
 BIAS_SIGMA = 0.05
 SCALE_RANGE = (0.5, 1.5)
-#: planted defaults
-EFFECT_SIZE = 3.0
+#: planted defaults: a strong planted factor and smaller random perturbations, so that the planted
+#: structure dominates the random one (measured: T4c groups separate with ARI 1.0 under UMAP + GMM)
+EFFECT_SIZE = 5.0
+PLANTED_STRENGTH_SIGMA = 0.1
+PLANTED_TIME_CONST_SIGMA = 0.1
 GROUP_ERROR_STEP = 0.05
 _MAX_REDRAWS = 20
 
@@ -262,9 +266,10 @@ def write_planted_ensemble(dest, n_networks: int, n_groups: int, cell_types, con
     edge types (self-connections excluded) are ordered j = 0, 1, ...; in group g the strength
     of input ``g mod n_inputs`` is multiplied by ``effect_size`` and that of input
     ``(g + 1) mod n_inputs`` divided by it, on top of the random perturbations of
-    :func:`write_synthetic_ensemble`. The inputs differ in sign and dynamics, so the groups
-    differ in the shape of the planted types' responses, not only their scale. Networks are
-    assigned to groups in a seeded random order with balanced group sizes.
+    :func:`write_synthetic_ensemble`, whose strength and time-constant sigmas default here to
+    0.1 (not 0.25) so that the planted structure dominates. The inputs differ in sign and
+    dynamics, so the groups differ in the shape of the planted types' responses, not only their
+    scale. Networks are assigned to groups in a seeded random order with balanced group sizes.
     Task error = 1 + d + ``group_error_step`` * g.
 
     Read the groups with ``pandas.read_csv(path, dtype={"network": str})`` (names are "000", ...).
@@ -281,6 +286,8 @@ def write_planted_ensemble(dest, n_networks: int, n_groups: int, cell_types, con
         raise ConfigError(f"effect_size must be > 0 (a multiplicative factor), got {effect_size}")
     if isinstance(cell_types, str):
         cell_types = [cell_types]
+    perturbation.setdefault("strength_sigma", PLANTED_STRENGTH_SIGMA)
+    perturbation.setdefault("time_const_sigma", PLANTED_TIME_CONST_SIGMA)
     settings = PerturbationSettings(**perturbation)
     settings.check()
     connectome = _resolve(connectome, extent)
