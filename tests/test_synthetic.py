@@ -113,11 +113,15 @@ def test_planted_groups_separate_the_planted_cell_type_only(tmp_path, connectome
     assert sep.within[t4c] > 0.8 and sep.gap[t4c] > 0.5, sep.loc[t4c]
     null = group_separation(twin, groups.group.values)  # same labels, nothing planted
     assert null.gap[t4c] < 0.3
+    # what the planting adds to the group structure of each cell type (chance structure of a
+    # 6-network ensemble cancels out): large for T4c only
+    added = np.delete((sep.gap - null.gap).to_numpy(), t4c)
+    assert added.max() < 0.2, dict(zip(np.delete(connectome.cell_types, t4c), added.round(3)))
     twin_corr = np.array([[_correlation(planted[n, ..., c], twin[n, ..., c]) for c in range(65)]
                           for n in range(n_networks)]).mean(axis=0)
     assert twin_corr[t4c] < 0.9
-    others = np.delete(twin_corr, t4c)
-    assert others.min() > 0.95, dict(zip(np.delete(connectome.cell_types, t4c), others.round(3)))
+    # most other cell types are untouched; T4c's targets change somewhat, but not by group
+    assert np.median(np.delete(twin_corr, t4c)) > 0.99
 
 
 def test_planted_inputs_are_the_strongest_mixed_sign_inputs(connectome):
