@@ -43,7 +43,7 @@ from flycluster.checkpoints import write_network_dir
 from flycluster.connectome import Connectome, hex_columns, load_connectome
 from flycluster.errors import ConfigError
 from flycluster.io_utils import atomic_path
-from flycluster.parameters import DEFAULT_TIME_CONST, initial_state_dict, mean_syn_count_per_edge_type
+from flycluster.parameters import DEFAULT_TIME_CONST, initial_state_dict
 
 #: defaults of the perturbations (documented in the module docstring and the README)
 STRENGTH_GAIN = 4.0
