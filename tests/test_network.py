@@ -88,8 +88,9 @@ def test_batch_size_does_not_change_results(network, reference):
 def test_torch_kernel_matches_cpu_kernel(connectome, flyvis_params, reference):
     """The CUDA code path (torch CSR), run on the CPU, agrees with the scipy kernel."""
     movie = reference["movie_b"][:, :12]
-    cpu = Network(connectome, flyvis_params).simulate(movie, 1 / 200, t_pre=0.2)
-    torch_path = Network(connectome, flyvis_params, kernel="torch").simulate(movie, 1 / 200, t_pre=0.2)
+    cpu = Network(connectome, flyvis_params).simulate(movie, 1 / 200, t_pre=0.2, t_fade_in=0.03)
+    torch_path = Network(connectome, flyvis_params, kernel="torch").simulate(movie, 1 / 200, t_pre=0.2,
+                                                                            t_fade_in=0.03)
     np.testing.assert_allclose(torch_path, cpu, rtol=0, atol=2e-5)
 
 
