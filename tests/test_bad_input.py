@@ -68,6 +68,8 @@ def test_base_config_parses(tmp_path):
     # fewer networks than UMAP needs: n_neighbors + 2
     ({"ensemble.n_networks": 6}, ["ensemble.n_networks", "6 networks", "needs at least 7"]),
     ({"umap.n_neighbors": 9}, ["ensemble.n_networks", "10 networks", "needs at least 11"]),
+    # stimuli rendered for another eye than the network's
+    ({"stimuli.naturalistic.extent": 15}, ["stimuli.naturalistic.extent", "connectome.extent"]),
     # a stimulus set the analysis refers to but the config does not define
     ({"analysis.naturalistic": "sintel"}, ["analysis.naturalistic", "'sintel'"]),
 ])

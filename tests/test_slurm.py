@@ -20,7 +20,7 @@ from slurm_cluster import SlurmCluster
 pytestmark = pytest.mark.slurm
 
 USER_PROFILE = tr.ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
-SNAKEMAKE_TIMEOUT = 240  # s; a run that hangs (lost jobs) is SIGKILLed with its process group
+SNAKEMAKE_TIMEOUT = 420  # s; a run that hangs (lost jobs) is SIGKILLed with its process group
 
 
 def make_test_profile(dest):
