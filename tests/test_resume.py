@@ -73,8 +73,9 @@ def assert_complete_netcdf(path):
 
 
 def count(workdir, sub):
-    d = Path(workdir) / "results" / ENSEMBLE / sub
-    return len([p for p in d.rglob("*.nc") if not p.name.startswith(".")]) if d.is_dir() else 0
+    """Finished (see finished_outputs) netCDF files under results/{ensemble}/{sub}."""
+    prefix = f"results/{ENSEMBLE}/{sub}/"
+    return sum(1 for p in finished_outputs(workdir) if p.startswith(prefix) and p.endswith(".nc"))
 
 
 def unlock(workdir, log_path):
