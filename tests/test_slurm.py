@@ -9,7 +9,6 @@ request (the test node has none), and kept job logs.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -61,47 +60,6 @@ def test_user_profile_requests_gpus_for_simulation_only():
     assert profile["jobs"] >= 1 and profile["latency-wait"] >= 5
 
 
-TOY_SNAKEFILE = textwrap.dedent("""
-    rule all:
-        input: "c.txt"
-
-    rule a:
-        output: "a_{i}.txt"
-        shell: "echo $SLURM_JOB_ID > {output}"
-
-    rule b:
-        input: expand("a_{i}.txt", i=[1, 2])
-        output: "b.txt"
-        shell: "cat {input} > {output} && echo $SLURM_JOB_ID >> {output}"
-
-    rule c:
-        input: "b.txt"
-        output: "c.txt"
-        shell: "cat {input} > {output} && echo $SLURM_JOB_ID >> {output}"
-""")
-
-
-def test_toy_workflow_runs_through_slurm(cluster, tmp_path):
-    work = tmp_path / "toy"
-    work.mkdir()
-    (work / "Snakefile").write_text(TOY_SNAKEFILE)
-    profile = make_test_profile(tmp_path / "profile")
-    cmd = [str(tr.SNAKEMAKE), "--workflow-profile", str(profile)]
-    rc, log = tr.run(cmd, tmp_path / "toy.log", SNAKEMAKE_TIMEOUT,
-                     env=cluster.env(tr.workflow_env()), cwd=work)
-    assert rc == 0, f"snakemake through SLURM failed (rc={rc}):\n{log[-4000:]}\n" \
-                    f"{cluster.log_tail('slurmctld')}"
-    job_ids = (work / "c.txt").read_text().split()
-    # a_1, a_2, b, c each ran in their own SLURM job
-    assert len(job_ids) == 4 and len(set(job_ids)) == 4, job_ids
-    done = {j["JobId"]: j for j in cluster.completed_jobs()}
-    for jid in job_ids:
-        assert jid in done, f"SLURM has no record of job {jid}: {sorted(done)}"
-        assert done[jid]["JobState"] == "COMPLETED"
-        assert done[jid]["NodeList"] == "localhost"
-    assert not cluster.active_jobs()
-
-
 SLURM_CONFIG = tr.WORKFLOW_CONFIGS / "slurm_trust.yaml"
 
 
@@ -136,4 +94,6 @@ def test_workflow_runs_through_the_slurm_profile(cluster, tmp_path):
         for jid in job_ids:
             assert jid in done, f"{rule} job {jid} has no SLURM completion record"
             assert done[jid]["JobState"] == "COMPLETED", done[jid]
+            assert done[jid]["NodeList"] == "localhost", done[jid]
+    assert len(done) == sum(len(ids) for ids in by_rule.values()), (sorted(done), by_rule)
     assert not cluster.active_jobs()
