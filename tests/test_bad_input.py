@@ -67,7 +67,7 @@ def test_base_config_parses(tmp_path):
     ({"umap.n_neighbours": 5}, ["umap", "n_neighbours"]),
     # fewer networks than UMAP needs: n_neighbors + 2
     ({"ensemble.n_networks": 6}, ["ensemble.n_networks", "6 networks", "needs at least 7"]),
-    ({"umap.n_neighbors": 9}, ["ensemble.n_networks", "10 networks", "needs at least 11"]),
+    ({"umap.n_neighbors": 15}, ["ensemble.n_networks", "16 networks", "needs at least 17"]),
     # stimuli rendered for another eye than the network's
     ({"stimuli.naturalistic.extent": 15}, ["stimuli.naturalistic.extent", "connectome.extent"]),
     # a stimulus set the analysis refers to but the config does not define
