@@ -55,12 +55,19 @@ def finished_outputs(workdir):
     """
     out = {}
     incomplete = set(incomplete_outputs(workdir))
+    # os.walk, not rglob: folders may be renamed into place while a run writes them
     for top in ("results", "resources"):
-        for p in (Path(workdir) / top).rglob("*"):
-            rel = str(p.relative_to(workdir))
-            if p.is_file() and not p.name.startswith(".") and "/logs/" not in f"/{rel}" \
-                    and rel not in incomplete:
-                out[rel] = p.stat().st_mtime_ns
+        for dirpath, _, files in os.walk(Path(workdir) / top):
+            for name in files:
+                p = Path(dirpath, name)
+                rel = str(p.relative_to(workdir))
+                if any(part.startswith(".") for part in Path(rel).parts) \
+                        or "/logs/" in f"/{rel}" or rel in incomplete:
+                    continue
+                try:
+                    out[rel] = p.stat().st_mtime_ns
+                except FileNotFoundError:
+                    continue
     return out
 
 
