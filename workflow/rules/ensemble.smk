@@ -8,7 +8,9 @@ if GENERATED_ENSEMBLE:
                 "resources/ensembles/{{ensemble}}/{network}/validation/loss.h5",
                 network=NETWORKS,
             ),
-            planted_groups=planted_groups_file(),
+            planted_groups=(
+                ["results/{ensemble}/planted_groups.csv"] if KIND == "planted" else []
+            ),
         params:
             dest=lambda wildcards: f"resources/ensembles/{wildcards.ensemble}",
             kind=KIND,
