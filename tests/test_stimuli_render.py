@@ -1,6 +1,5 @@
 """BoxEye and HexEye rendering against flyvis 1.2.0 (fixtures: tools/make_stimulus_fixtures.py)."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,22 +9,15 @@ from flycluster.errors import StimulusError
 from flycluster.stimuli import box_eye
 from flycluster.stimuli.lattice import hex_coordinates
 from flycluster.stimuli.render import HexEye, box_eye_min_frame_size
+from stimulus_tool import load_fixture_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "stimuli"
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location("make_stimulus_fixtures",
-                                                  ROOT / "tools" / "make_stimulus_fixtures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("name", ["random", "sintel_like", "small"])
 def test_box_eye_matches_flyvis(name):
-    image = _tool().fabricated_images()[name]
+    image = load_fixture_tool().fabricated_images()[name]
     expected = np.load(FIXTURES / "boxeye.npz")[name]
     out = box_eye(image[None], extent=15, kernel_size=13)
     assert out.shape == (1, 721) and out.dtype == np.float32

@@ -1,6 +1,5 @@
 """MPI-Sintel as flyvis's AugmentedSintel, on a fabricated folder of PNGs in Sintel's layout."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +8,7 @@ import pytest
 from flycluster.errors import StimulusError
 from flycluster.stimuli import augmented_sintel, build_stimulus_set
 from flycluster.stimuli.augment import temporal_split_windows, vertical_split_windows
+from stimulus_tool import load_fixture_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "stimuli"
@@ -16,17 +16,9 @@ TABLE = ["original_index", "vertical_split_index", "temporal_split_index", "fram
          "n_rot"]
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location("make_stimulus_fixtures",
-                                                  ROOT / "tools" / "make_stimulus_fixtures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def sintel_root(tmp_path_factory):
-    return _tool().fabricate_sintel_folder(tmp_path_factory.mktemp("sintel"))
+    return load_fixture_tool().fabricate_sintel_folder(tmp_path_factory.mktemp("sintel"))
 
 
 def test_augmented_sintel_matches_flyvis(sintel_root):

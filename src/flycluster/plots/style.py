@@ -45,6 +45,14 @@ def publication_style():
         yield
 
 
+def placeholder_figure(text: str = "no clustering"):
+    """A small blank figure saying why there is nothing to plot (e.g. no clustering)."""
+    fig, ax = plt.subplots(figsize=(2.5, 1.2), layout="constrained")
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    return fig
+
+
 def cluster_marker(cluster: int) -> str:
     """Marker of a cluster: flyvis' ``o ^ s * + h p 8``, then ``$9$``-style digits."""
     return MARKERS[cluster] if cluster < len(MARKERS) else f"${cluster}$"

@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from flycluster.plots.style import (CLUSTER_CMAPS, cluster_color, publication_style,
-                                    task_error_colors, zorder)
+from flycluster.plots.style import (CLUSTER_CMAPS, cluster_color, placeholder_figure,
+                                    publication_style, task_error_colors, zorder)
 
 
 def cluster_members(ds: xr.Dataset) -> dict[int, list[str]]:
@@ -68,10 +68,7 @@ def plot_cluster_traces(responses: xr.DataArray, ds: xr.Dataset, samples=(0,),
     samples = [int(s) for s in samples]
     with publication_style():
         if k == 0:
-            fig, ax = plt.subplots(figsize=(2.5, 1.2), layout="constrained")
-            ax.set_axis_off()
-            ax.text(0.5, 0.5, "no clustering", ha="center", va="center")
-            return fig
+            return placeholder_figure("no clustering")
         missing = [n for names in members.values() for n in names
                    if n not in set(map(str, responses["network"].values))]
         if missing:

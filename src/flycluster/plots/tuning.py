@@ -9,7 +9,8 @@ import xarray as xr
 from matplotlib.lines import Line2D
 
 from flycluster import tuning as tn
-from flycluster.plots.style import OFF_COLOR, ON_COLOR, cluster_color, publication_style
+from flycluster.plots.style import (OFF_COLOR, ON_COLOR, cluster_color, placeholder_figure,
+                                    publication_style)
 from flycluster.plots.traces import cluster_members, member_colors
 
 
@@ -51,10 +52,7 @@ def plot_cluster_tuning(responses: xr.DataArray, ds: xr.Dataset, cell_type: str 
     intensities = [int(i) for i in intensities]
     with publication_style():
         if k == 0:
-            fig, ax = plt.subplots(figsize=(2.5, 1.2), layout="constrained")
-            ax.set_axis_off()
-            ax.text(0.5, 0.5, "no clustering", ha="center", va="center")
-            return fig
+            return placeholder_figure("no clustering")
         nets = [n for names in members.values() for n in names]
         sub = responses.sel(network=nets)
         curves = tn.angular_tuning(sub)  # (network, intensity, angle)
