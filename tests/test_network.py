@@ -35,6 +35,16 @@ def network(connectome, flyvis_params):
     return Network(connectome, flyvis_params, source="fixture")
 
 
+@pytest.fixture(scope="module")
+def scipy_network(connectome, flyvis_params):
+    return Network(connectome, flyvis_params, source="fixture", kernel="scipy")
+
+
+def test_default_cpu_kernel_is_native(network):
+    """CI has a C compiler: the default CPU path is the compiled stencil kernel, not the fallback."""
+    assert type(network._kernel(0.01)).__name__ == "NativeKernel"
+
+
 def test_fixture_parameters_are_not_the_initial_ones(connectome, flyvis_params):
     init = initial_state_dict(connectome)
     for key in ("nodes_bias", "nodes_time_const", "edges_syn_count", "edges_syn_strength"):
@@ -51,9 +61,12 @@ def test_initial_parameters_equal_flyvis(connectome):
         np.testing.assert_allclose(ours[key].numpy(), ref[key], rtol=1e-6, atol=0, err_msg=key)
 
 
+@pytest.mark.parametrize("kernel", ["native", "scipy"])
 @pytest.mark.parametrize("setting", ["a", "b"])
-def test_equivalent_to_flyvis(network, reference, setting):
-    """A: t_pre=0, t_fade_in=2 s, dt=1/100. B: t_pre=1 s, no fade-in, dt=1/200, NaN padding."""
+def test_equivalent_to_flyvis(network, scipy_network, reference, setting, kernel):
+    """A: t_pre=0, t_fade_in=2 s, dt=1/100. B: t_pre=1 s, no fade-in, dt=1/200, NaN padding.
+    Both CPU kernels: the native default and the scipy fallback."""
+    network = network if kernel == "native" else scipy_network
     dt, t_pre, t_fade_in = reference[f"settings_{setting}"]
     expected = reference[f"responses_{setting}"]
     out = network.simulate(reference[f"movie_{setting}"], dt, t_pre=t_pre, t_fade_in=t_fade_in)
@@ -88,7 +101,7 @@ def test_batch_size_does_not_change_results(network, reference):
 def test_torch_kernel_matches_cpu_kernel(connectome, flyvis_params, reference):
     """The CUDA code path (torch CSR), run on the CPU, agrees with the scipy kernel."""
     movie = reference["movie_b"][:, :12]
-    cpu = Network(connectome, flyvis_params).simulate(movie, 1 / 200, t_pre=0.2, t_fade_in=0.03)
+    cpu = Network(connectome, flyvis_params, kernel="scipy").simulate(movie, 1 / 200, t_pre=0.2, t_fade_in=0.03)
     torch_path = Network(connectome, flyvis_params, kernel="torch").simulate(movie, 1 / 200, t_pre=0.2,
                                                                             t_fade_in=0.03)
     np.testing.assert_allclose(torch_path, cpu, rtol=0, atol=2e-5)

@@ -11,10 +11,12 @@ With a_i = dt / max(tau_i, dt) this is computed as
 with the sparse weight matrix W (targets x sources, CSR) pre-scaled by a. The state is laid
 out (nodes, samples) so that the sparse product reads contiguous rows of the batch.
 
-Two kernels share this math and one interface: :class:`CpuKernel` (scipy's CSR product
-accumulating in place, split over row blocks in threads, numpy elementwise), used for
-``device="cpu"``, and :class:`TorchKernel` (torch CSR ``addmm``), used on CUDA (and usable on CPU,
-which the tests use to check both agree).
+Three kernels share this math and one interface (``run``, ``relax``, ``default_batch_size``):
+the native stencil kernel (:class:`flycluster.native.NativeKernel`, compiled C, the default on
+CPU), :class:`CpuKernel` (scipy's CSR product accumulating in place, split over row blocks in
+threads, numpy elementwise; the CPU fallback where no C compiler is found) and
+:class:`TorchKernel` (torch CSR ``addmm``), used on CUDA (and usable on CPU, which the tests use
+to check all agree).
 """
 
 from __future__ import annotations
@@ -41,8 +43,39 @@ def _nnz_balanced_blocks(indptr: np.ndarray, n_blocks: int) -> list[tuple[int, i
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-class CpuKernel:
+class _SteppingKernel:
+    """``run`` and ``relax`` of the kernels that advance one step per Python call."""
+
+    def run(self, v0: np.ndarray, movie: np.ndarray, n_fade: int = 0, ramp=None) -> np.ndarray:
+        """Central-cell voltages (samples, frames, n_cell_types) float32 for ``movie``.
+
+        v0 : (n_nodes,) initial voltages of every sample. movie : (samples, frames, n_hexals)
+        float32 without NaN. The first ``n_fade`` steps feed ``0.5 + ramp[k] * (movie[:, 0] - 0.5)``.
+        """
+        frames = self.as_input(movie.transpose(1, 2, 0))  # (frames, hexals, samples)
+        state = self.initial_state(v0, movie.shape[0])
+        if n_fade:
+            offset = frames[0] - 0.5
+            for k in range(n_fade):
+                self.step(state, float(ramp[k]) * offset + 0.5)
+        block = self.new_output(movie.shape[1], movie.shape[0])
+        for t in range(movie.shape[1]):
+            self.step(state, frames[t])
+            self.record(state, block, t)
+        return np.ascontiguousarray(self.to_numpy(block).transpose(2, 0, 1))
+
+    def relax(self, v0: np.ndarray, n_steps: int, luminance: float = 0.5) -> np.ndarray:
+        """(n_nodes,) float32 voltages after ``n_steps`` steps of constant ``luminance`` from ``v0``."""
+        state = self.initial_state(v0, 1)
+        for _ in range(n_steps):
+            self.step(state, np.float32(luminance))
+        return self.voltages(state)[:, 0].astype(np.float32)
+
+
+class CpuKernel(_SteppingKernel):
     """Euler steps on CPU with scipy CSR products; state (n_nodes, batch) float32 numpy.
+
+    The fallback where the native kernel (:mod:`flycluster.native`) cannot be built.
 
     Parameters
     ----------
@@ -54,6 +87,8 @@ class CpuKernel:
     central_index : (n_cell_types,) node indices recorded.
     n_threads : worker threads (default: os.cpu_count(), at most 8).
     """
+
+    default_batch_size = 64  # the cost per sample-step flattens there
 
     def __init__(self, weights, decay, drive, input_gain, input_index, central_index, n_threads=None):
         self.n_nodes = weights.shape[0]
@@ -159,8 +194,10 @@ def _shared_pool(n_threads: int) -> ThreadPoolExecutor:
     return _POOLS[n_threads]
 
 
-class TorchKernel:
+class TorchKernel(_SteppingKernel):
     """Euler steps with torch (CSR ``addmm``); the same math as :class:`CpuKernel` on any device."""
+
+    default_batch_size = 1024
 
     def __init__(self, weights, decay, drive, input_gain, input_index, central_index, device="cpu"):
         self.device = torch.device(device)

@@ -27,10 +27,14 @@ import numpy as np
 import torch
 
 from flycluster.connectome import Connectome, load_connectome
-from flycluster.dynamics import CpuKernel, TorchKernel, weight_matrix
+from flycluster.dynamics import CpuKernel, TorchKernel, _shared_pool, weight_matrix
+from flycluster.native import NativeKernel, NativeUnavailable
 from flycluster.errors import StimulusError
 from flycluster.parameters import PARAMETER_KEYS, initial_state_dict, validate_state_dict
+from flycluster.stencil import StencilLayout
 
+#: simulation kernels: "auto" = native on CPU (scipy where it cannot be built), torch on CUDA
+KERNELS = ("auto", "native", "scipy", "torch")
 #: luminance of the grey screen used for the steady state and the fade-in baseline
 GREY = 0.5
 #: tolerance on the [0, 1] luminance range (rendering round-off)
@@ -76,6 +80,18 @@ class _Progress:
               f"ETA {_format_seconds(eta) if math.isfinite(eta) else '?'}", file=sys.stderr, flush=True)
 
 
+_NATIVE_WARNED = False
+
+
+def _warn_native_once(reason) -> None:
+    global _NATIVE_WARNED
+    if not _NATIVE_WARNED:
+        _NATIVE_WARNED = True
+        warnings.warn(f"flycluster's native CPU kernel is unavailable ({reason}); simulating with the scipy "
+                      "kernel, about 3x slower. Install a C compiler (gcc or clang) for the fast kernel, or set "
+                      "FLYCLUSTER_NATIVE=0 to use scipy without this warning.", stacklevel=4)
+
+
 class Network:
     """A connectome-constrained network with flyvis parameters, ready to simulate.
 
@@ -98,14 +114,14 @@ class Network:
     """
 
     def __init__(self, connectome: Connectome, state_dict, device="cpu", source="<state dict>", kernel: str = "auto"):
-        if kernel not in ("auto", "scipy", "torch"):
-            raise ValueError(f"kernel must be 'auto', 'scipy' or 'torch', got {kernel!r}")
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {', '.join(map(repr, KERNELS))}, got {kernel!r}")
         self.connectome = connectome
         self.kernel = kernel
         self.source = str(source)
         self.device = resolve_device(device)
-        if kernel == "scipy" and self.device.type != "cpu":
-            raise ValueError("kernel='scipy' runs on the CPU only; use kernel='auto' or 'torch' on CUDA")
+        if kernel in ("scipy", "native") and self.device.type != "cpu":
+            raise ValueError(f"kernel={kernel!r} runs on the CPU only; use kernel='auto' or 'torch' on CUDA")
         self._params = validate_state_dict(state_dict, connectome, source=self.source)
         c = connectome
         p = {k: v.numpy() for k, v in self._params.items()}
@@ -166,17 +182,46 @@ class Network:
     def _kernel(self, dt: float):
         key = float(dt)
         if key not in self._kernels:
-            c = self.connectome
-            gain = (np.float32(dt) / np.maximum(self._node_tau, np.float32(dt))).astype(np.float32)
-            weights = weight_matrix(c.edge_source, c.edge_target, self._edge_weight, c.n_nodes, gain)
-            args = (weights, (1 - gain).astype(np.float32), (gain * self._node_bias).astype(np.float32),
-                    gain[c.input_index], c.input_index, c.central_cells_index)
-            if self.device.type == "cpu" and self.kernel != "torch":
-                kernel = CpuKernel(*args, n_threads=torch.get_num_threads())
-            else:
-                kernel = TorchKernel(*args, device=self.device)
+            kernel = None
+            if self.device.type == "cpu" and self.kernel in ("auto", "native"):
+                kernel = self._native_kernel(dt)
+            if kernel is None:
+                c = self.connectome
+                gain = (np.float32(dt) / np.maximum(self._node_tau, np.float32(dt))).astype(np.float32)
+                weights = weight_matrix(c.edge_source, c.edge_target, self._edge_weight, c.n_nodes, gain)
+                args = (weights, (1 - gain).astype(np.float32), (gain * self._node_bias).astype(np.float32),
+                        gain[c.input_index], c.input_index, c.central_cells_index)
+                if self.device.type == "cpu" and self.kernel != "torch":
+                    kernel = CpuKernel(*args, n_threads=torch.get_num_threads())
+                else:
+                    kernel = TorchKernel(*args, device=self.device)
             self._kernels = {key: kernel}  # keep one: kernels hold a weight matrix each
         return self._kernels[key]
+
+    def _native_kernel(self, dt: float):
+        """The compiled stencil kernel, or None (with one warning) where it cannot run and kernel='auto'."""
+        c = self.connectome
+        try:
+            layout = StencilLayout.of(c)
+            types = np.arange(len(c.cell_types))
+            first = np.searchsorted(c.node_type, types) if np.all(np.diff(c.node_type) >= 0) else \
+                np.array([np.flatnonzero(c.node_type == t)[0] for t in types])
+            tau, bias = self._node_tau[first], self._node_bias[first]
+            gain = (np.float32(dt) / np.maximum(tau, np.float32(dt))).astype(np.float32)
+            node_gain = (np.float32(dt) / np.maximum(self._node_tau, np.float32(dt))).astype(np.float32)
+            edge_weight = (self._edge_weight.astype(np.float64) * node_gain[c.edge_target]).astype(np.float32)
+            input_gain = np.zeros_like(gain)
+            inputs = np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])
+            input_gain[inputs] = gain[inputs]
+            n_threads = torch.get_num_threads()
+            return NativeKernel(layout, layout.term_weights(edge_weight), (1 - gain).astype(np.float32),
+                                (gain * bias).astype(np.float32), input_gain, n_threads=n_threads,
+                                pool=_shared_pool(n_threads) if n_threads > 1 else None)
+        except (NativeUnavailable, ValueError) as exc:
+            if self.kernel == "native":
+                raise
+            _warn_native_once(exc)
+            return None
 
     def steady_state(self, t_pre: float, dt: float) -> np.ndarray:
         """(n_nodes,) float32 voltages after ``int(t_pre / dt)`` steps of grey (0.5) from V = bias.
@@ -189,16 +234,13 @@ class Network:
             if n_steps == 0:
                 self._steady[key] = self._node_bias.copy()
             else:
-                kernel = self._kernel(dt)
-                state = kernel.initial_state(self._node_bias, 1)
-                for _ in range(n_steps):
-                    kernel.step(state, np.float32(GREY))
-                self._steady[key] = kernel.voltages(state)[:, 0].astype(np.float32)
+                self._steady[key] = self._kernel(dt).relax(self._node_bias, n_steps, GREY)
         return self._steady[key]
 
-    def default_batch_size(self) -> int:
-        """Samples per batch: 64 on CPU (cost per sample-step flattens there), 1024 on CUDA."""
-        return 64 if self.device.type == "cpu" else 1024
+    def default_batch_size(self, dt: float = 0.01) -> int:
+        """Samples per batch of the kernel that simulates with step ``dt``: 1024 on CUDA; on CPU 128
+        for the native kernel (16 chunks of 8 samples shared by the threads), 64 for scipy's."""
+        return self._kernel(dt).default_batch_size
 
     def simulate(self, movie, dt: float, t_pre: float = 0.0, t_fade_in: float = 0.0,
                  batch_size: int | None = None, progress: bool | None = None) -> np.ndarray:
@@ -225,7 +267,7 @@ class Network:
         dt, t_pre, t_fade_in = self._check_times(dt, t_pre, t_fade_in)
         n_samples, n_frames, _ = movie.shape
         if batch_size is None:
-            batch_size = self.default_batch_size()
+            batch_size = self.default_batch_size(dt)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         batch_size = int(min(batch_size, max(n_samples, 1)))
@@ -246,17 +288,7 @@ class Network:
                 stop = min(start + batch_size, n_samples)
                 frames = np.array(movie[start:stop], dtype=np.float32)  # (batch, frames, hexals)
                 np.nan_to_num(frames, copy=False, nan=GREY)  # padding frames: masked below
-                frames = kernel.as_input(frames.transpose(1, 2, 0))  # (frames, hexals, batch)
-                state = kernel.initial_state(v0, stop - start)
-                if n_fade:
-                    offset = frames[0] - GREY
-                    for k in range(n_fade):
-                        kernel.step(state, ramp[k] * offset + GREY)
-                block = kernel.new_output(n_frames, stop - start)
-                for t in range(n_frames):
-                    kernel.step(state, frames[t])
-                    kernel.record(state, block, t)
-                out[start:stop] = kernel.to_numpy(block).transpose(2, 0, 1)
+                out[start:stop] = kernel.run(v0, frames, n_fade, ramp)
                 report.update(stop)
         self._mask_nan_padding(out, first_nan, n_fade)
         return out

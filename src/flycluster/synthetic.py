@@ -108,14 +108,8 @@ def is_stable(state_dict, connectome: Connectome, dt: float = 0.01, t: float = 1
 
     net = Network(connectome, state_dict)
     kernel = net._kernel(dt)
-    state = kernel.initial_state(net._node_bias, 1)
-    for _ in range(int(t / dt)):
-        kernel.step(state, np.float32(0.5))
-    v1 = kernel.voltages(state)
-    for _ in range(10):
-        kernel.step(state, np.float32(0.5))
-    v2 = kernel.voltages(state)
-    kernel.close()
+    v1 = kernel.relax(net._node_bias, int(t / dt), 0.5)
+    v2 = kernel.relax(v1, 10, 0.5)
     if not np.all(np.isfinite(v2)) or np.abs(v2).max() >= bound:
         return False
     return bool(np.abs(v2 - v1).max() < 1e-3 * max(1.0, float(np.abs(v2).max())))
