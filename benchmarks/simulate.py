@@ -9,6 +9,7 @@ Usage (from the repository root, package importable)::
     python benchmarks/simulate.py                                  # flycluster only
     python benchmarks/simulate.py --flyvis-python /path/to/venv/bin/python   # side by side
     python benchmarks/simulate.py --full                           # also one full-size run
+    python benchmarks/simulate.py --kernels native scipy           # the native kernel and the fallback
 
 flyvis runs in a subprocess with the given interpreter (flyvis is never imported here); it
 needs ``FLYVIS_ROOT_DIR`` or uses a temporary one. Prints a table and, with ``--json``, writes
@@ -122,6 +123,8 @@ def main(argv=None) -> int:
     parser.add_argument("--connectome", default=None, help="connectome json (default: fetched)")
     parser.add_argument("--extent", type=int, default=15)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--kernels", nargs="+", default=["auto"], choices=["auto", "native", "scipy", "torch"],
+                        help="simulation kernels to time (the first one is compared with flyvis)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--frames", type=int, default=40, help="movie frames per timed run")
     parser.add_argument("--repeats", type=int, default=2)
@@ -140,15 +143,21 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     connectome = load_connectome(args.connectome, extent=args.extent)
     load_s = time.perf_counter() - start
-    start = time.perf_counter()
-    net = Network.initial(connectome, device=args.device)
-    net._kernel(0.01)
-    build_s = time.perf_counter() - start
-    print(f"connectome loaded in {load_s:.2f} s ({connectome.n_nodes} nodes, {connectome.n_edges} edges); "
-          f"network + sparse matrix built in {build_s:.2f} s", flush=True)
-    results = {"machine": info, "extent": args.extent, "device": str(net.device),
-               "connectome_load_s": load_s, "network_build_s": build_s,
-               "ours": measure_ours(net, args.batch_sizes, args.frames, args.repeats)}
+    print(f"connectome loaded in {load_s:.2f} s ({connectome.n_nodes} nodes, {connectome.n_edges} edges)",
+          flush=True)
+    results = {"machine": info, "extent": args.extent, "connectome_load_s": load_s, "kernels": {}}
+    params = Network.initial(connectome).state_dict()
+    for name in args.kernels:
+        start = time.perf_counter()
+        candidate = Network(connectome, params, device=args.device, kernel=name, source="<initial parameters>")
+        kernel = type(candidate._kernel(0.01)).__name__  # includes compiling the native kernel if not cached
+        build_s = time.perf_counter() - start
+        print(f"kernel {name!r} -> {kernel} on {candidate.device}, built in {build_s:.2f} s", flush=True)
+        rows = measure_ours(candidate, args.batch_sizes, args.frames, args.repeats)
+        results["kernels"][name] = {"class": kernel, "build_s": build_s, "rows": rows}
+        if name == args.kernels[0]:
+            net = candidate
+            results.update(device=str(net.device), kernel=kernel, network_build_s=build_s, ours=rows)
     best = min(results["ours"], key=lambda r: r["ms_per_sample_step"])
     results["best_batch_size"] = best["batch_size"]
     projected = best["ms_per_sample_step"] * 1e-3 * FULL_SAMPLES * FULL_STEPS
