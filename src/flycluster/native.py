@@ -182,15 +182,26 @@ class NativeKernel:
             "seg_start", "seg_len", "seg_type", "term_ptr", "term_delta", "term_w", "decay", "drive", "in_gain")),
             layout.type_stride)
         self.hex_position = np.ascontiguousarray(layout.hex_position, dtype=np.int64)
+        self._local = threading.local()
         self.record_position = np.ascontiguousarray(layout.record_position, dtype=np.int64)
+
+    def _buffers(self):
+        """This thread's grids (V, relu(V), next relu(V), input), reused by its chunks: only node
+        positions are ever written, so the zeros off the lattice stay zeros."""
+        buffers = getattr(self._local, "grids", None)
+        if buffers is None:
+            layout = self.layout
+            buffers = (np.zeros((layout.n_positions, LANES), np.float32), np.zeros((layout.n_positions, LANES), np.float32),
+                       np.zeros((layout.n_positions, LANES), np.float32), np.zeros((layout.type_stride, LANES), np.float32))
+            self._local.grids = buffers
+        return buffers
 
     def _chunk(self, v0: np.ndarray, frames: np.ndarray, n_fade: int, ramp: np.ndarray, record: bool):
         """Integrate one chunk. frames: (n_frames, n_hexals, LANES). Returns (out, V grid, relu grid)."""
-        layout = self.layout
-        v = layout.to_grid(v0, LANES)
-        r = np.maximum(v, 0)
-        rn = np.zeros_like(v)
-        x = np.zeros((layout.type_stride, LANES), dtype=np.float32)
+        v, r, rn, x = self._buffers()
+        nodes = self.layout.node_position
+        v[nodes] = v0[:, None]
+        r[nodes] = np.maximum(v0, 0)[:, None]
         n_frames = frames.shape[0]
         n_record = len(self.record_position) if record else 0
         out = np.empty((n_frames, n_record, LANES), dtype=np.float32)
