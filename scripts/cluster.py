@@ -1,16 +1,20 @@
 """Rule cluster: UMAP embedding + Gaussian mixtures of one cell type's naturalistic responses,
-and the stability of that clustering to the UMAP seed and to leaving networks out."""
+the stability of that clustering to the UMAP seed and to leaving networks out, then the cell
+type's embedding and trace figures (PNG + PDF), drawn from the written clustering file."""
 
 from _job import start
 
 log = start(snakemake)  # noqa: F821
 
-from flycluster.clustering import cluster_cell_type, write_clustering  # noqa: E402
-from flycluster.responses import read_cell_type  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from flycluster.clustering import cluster_cell_type, read_clustering, write_clustering  # noqa: E402
+from flycluster.responses import read_cell_type, read_norms  # noqa: E402
 from flycluster.stability import add_stability, cluster_stability  # noqa: E402
 
 cell_type = snakemake.wildcards.cell_type
 params = snakemake.params
+out = snakemake.output
 responses = read_cell_type(list(snakemake.input.responses), cell_type)
 umap_kwargs, gmm_kwargs = dict(params.umap), dict(params.gmm)
 ds = cluster_cell_type(responses, task_error=responses["task_error"].values,
@@ -27,7 +31,18 @@ if stability.pop("enabled"):
         repeat_gmm_kwargs=stability["repeat_gmm"] or None,  # None: the library's (n_init 10)
         nonfinite=params.nonfinite, threads=snakemake.threads))
 ds.attrs["stimulus_set"] = responses.attrs["stimulus_set"]
-write_clustering(ds, snakemake.output[0])
+write_clustering(ds, out.clustering)
 log.info("%s: %d networks, %d masked, %d clusters, stability ARI %s", cell_type,
          ds.sizes["network"], int((~ds["mask"].values.astype(bool)).sum()),
          ds.attrs["n_clusters"], float(ds["stability_ari"]) if "stability_ari" in ds else "n/a")
+
+# figures: from the file as written (what the embedding shows is what is stored)
+from flycluster.plots import plot_cluster_traces, plot_embedding, save_figure  # noqa: E402
+
+clustering = read_clustering(out.clustering)
+save_figure(plot_embedding(clustering), Path(out.embedding).with_suffix(""), dpi=params.dpi)
+norm = read_norms(snakemake.input.norms).sel(cell_type=cell_type).reset_coords(drop=True)
+sample = min(params.trace_sample, responses.sizes["sample"] - 1)
+save_figure(plot_cluster_traces(responses, clustering, samples=(sample,), norm=norm),
+            Path(out.traces).with_suffix(""), dpi=params.dpi)
+log.info("%s: figures written", cell_type)

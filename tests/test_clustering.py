@@ -172,3 +172,26 @@ def test_paper_range_with_duplicate_k_and_size_order(ref):
     np.testing.assert_array_equal(ds["label"].values, expected)
     sizes = ds["cluster_size"].values
     assert np.all(np.diff(sizes) <= 0) and sizes.sum() == ds["mask"].sum()
+
+
+def test_one_component_mixture_needs_one_start_bit_for_bit():
+    """fit_mixtures fits k=1 with a single start: the same model as sklearn with n_init=100."""
+    from sklearn.mixture import GaussianMixture
+
+    kwargs = clustering.resolve_gmm_kwargs({})
+    kwargs.pop("range_n_clusters")
+    assert clustering._starts(1, kwargs)["n_init"] == 1
+    assert clustering._starts(2, kwargs)["n_init"] == 100
+    assert clustering._starts(1, {**kwargs, "init_params": "random"})["n_init"] == 100
+    rng = np.random.default_rng(3)
+    for n in (7, 12, 30):
+        points = np.concatenate([rng.normal(0.2, 0.05, (n // 2, 2)),
+                                 rng.uniform(0, 1, (n - n // 2, 2))])
+        ks, bic, _ = clustering.fit_mixtures(points, {"range_n_clusters": [1]})
+        full = GaussianMixture(n_components=1, **kwargs).fit(points)
+        assert bic.tobytes() == np.float64(full.bic(points)).tobytes()
+        ref = GaussianMixture(n_components=1, **clustering._starts(1, kwargs)).fit(points)
+        for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_",
+                     "lower_bound_", "n_iter_"):
+            assert np.asarray(getattr(ref, attr)).tobytes() == \
+                np.asarray(getattr(full, attr)).tobytes(), attr

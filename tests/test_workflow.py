@@ -169,8 +169,8 @@ def test_dry_run_of_the_default_config(tmp_path):
     n_networks = config["ensemble"]["n_networks"]
     assert counts == {
         "connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 2,
-        "simulate": 2 * n_networks, "norms": 1, "cluster": 65, "figures": 65, "tuning": 8,
-        "summary": 1, "all": 1,
+        "simulate": 2 * n_networks, "norms": 1, "cluster": 65, "tuning": 8, "summary": 1,
+        "all": 1,
     }
 
 
@@ -201,8 +201,8 @@ def test_tiny_run_outputs(tiny_run):
     networks = [f"{i:03d}" for i in range(6)]
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts == {"connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 2,
-                      "simulate": 12, "norms": 1, "cluster": 2, "figures": 2, "tuning": 1,
-                      "summary": 1, "all": 1}
+                      "simulate": 12, "norms": 1, "cluster": 2, "tuning": 1, "summary": 1,
+                      "all": 1}
 
     # response files: one per (network, stimulus set), labelled
     stim = xr.open_dataset(workdir / "resources" / "stimuli" / "naturalistic.nc")
@@ -280,7 +280,7 @@ def test_rerun_one_cell_type(tiny_run):
     proc = snakemake("--cores", "2", "T4c", "--forcerun", "cluster", workdir=workdir,
                      configfile=TINY)
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts == {"cluster": 1, "figures": 1, "tuning": 1, "T4c": 1}
+    assert counts == {"cluster": 1, "tuning": 1, "T4c": 1}  # cluster draws the figures too
     assert {p: p.stat().st_mtime_ns for p in others} == before
     with xr.open_dataset(t4c) as ds:  # same config, same seeds: same labels
         np.testing.assert_array_equal(ds["label"].values, labels_before)
@@ -335,4 +335,4 @@ def test_dry_run_of_the_flow_0000_config(tmp_path):
                      configfile=path)
     assert job_counts(proc.stdout) == {
         "connectome": 1, "stimulus_set": 2, "simulate": 100, "norms": 1, "cluster": 65,
-        "figures": 65, "tuning": 8, "summary": 1, "all": 1}
+        "tuning": 8, "summary": 1, "all": 1}
