@@ -88,7 +88,7 @@ def test_workflow_runs_through_the_slurm_profile(cluster, tmp_path):
         rule = path.relative_to(work / ".snakemake" / "slurm_logs").parts[0].removeprefix("rule_")
         by_rule.setdefault(rule, []).append(path.stem)
     assert len(by_rule.get("simulate", [])) == len(responses), by_rule
-    for rule in ("synthetic_ensemble", "stimulus_set", "norms", "cluster", "summary"):
+    for rule in ("synthetic_ensemble", "stimulus_set", "norms", "umap_jit", "cluster", "summary"):
         assert len(by_rule.get(rule, [])) == 1, (rule, by_rule)
     for rule, job_ids in by_rule.items():
         for jid in job_ids:

@@ -169,8 +169,8 @@ def test_dry_run_of_the_default_config(tmp_path):
     n_networks = config["ensemble"]["n_networks"]
     assert counts == {
         "connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 2,
-        "simulate": 2 * n_networks, "norms": 1, "cluster": 65, "tuning": 8, "summary": 1,
-        "all": 1,
+        "simulate": 2 * n_networks, "norms": 1, "umap_jit": 1, "cluster": 65, "tuning": 8,
+        "summary": 1, "all": 1,
     }
 
 
@@ -201,8 +201,8 @@ def test_tiny_run_outputs(tiny_run):
     networks = [f"{i:03d}" for i in range(6)]
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts == {"connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 2,
-                      "simulate": 12, "norms": 1, "cluster": 2, "tuning": 1, "summary": 1,
-                      "all": 1}
+                      "simulate": 12, "norms": 1, "umap_jit": 1, "cluster": 2, "tuning": 1,
+                      "summary": 1, "all": 1}
 
     # response files: one per (network, stimulus set), labelled
     stim = xr.open_dataset(workdir / "resources" / "stimuli" / "naturalistic.nc")
@@ -334,5 +334,5 @@ def test_dry_run_of_the_flow_0000_config(tmp_path):
     proc = snakemake("-n", "--quiet", "rules", "--cores", "2", workdir=tmp_path / "work",
                      configfile=path)
     assert job_counts(proc.stdout) == {
-        "connectome": 1, "stimulus_set": 2, "simulate": 100, "norms": 1, "cluster": 65,
-        "tuning": 8, "summary": 1, "all": 1}
+        "connectome": 1, "stimulus_set": 2, "simulate": 100, "norms": 1, "umap_jit": 1,
+        "cluster": 65, "tuning": 8, "summary": 1, "all": 1}

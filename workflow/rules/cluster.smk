@@ -1,3 +1,26 @@
+# umap compiles ~250 numba functions in every new process unless they are in numba's on-disk
+# cache (NUMBA_CACHE_DIR, shared by all jobs; scripts/_job.py). This job fills the cache once,
+# early and on one core, so that no cluster job compiles (two cluster jobs starting together on
+# an empty cache would both compile, ~50 s of CPU each). Its output only records that it ran:
+# `ancient` keeps a rerun of it from rerunning the clusterings, and a deleted cache is refilled
+# by the first cluster job (same results, only slower).
+rule umap_jit:
+    output:
+        "resources/umap_jit.txt",
+    params:
+        umap=config["umap"],
+        random_state=config["analysis"]["random_state"],
+    log:
+        "resources/logs/umap_jit.log",
+    benchmark:
+        "resources/benchmarks/umap_jit.tsv"
+    threads: 1
+    conda:
+        "../../envs/cluster.yaml"
+    script:
+        "../../scripts/umap_jit.py"
+
+
 # One job per cell type: UMAP + Gaussian mixtures (+ stability), then the cell type's embedding
 # and trace figures from the written clustering file. Drawing the figures in the same process
 # spares a second Python process per cell type that would import xarray, scipy and read every
@@ -6,6 +29,7 @@ rule cluster:
     input:
         responses=response_files(NATURALISTIC),
         norms="results/{ensemble}/norms.nc",
+        jit=ancient("resources/umap_jit.txt"),
     output:
         clustering="results/{ensemble}/clustering/{cell_type}.nc",
         embedding=report(
