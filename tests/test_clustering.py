@@ -195,3 +195,36 @@ def test_one_component_mixture_needs_one_start_bit_for_bit():
                      "lower_bound_", "n_iter_"):
             assert np.asarray(getattr(ref, attr)).tobytes() == \
                 np.asarray(getattr(full, attr)).tobytes(), attr
+
+
+def test_warm_umap_cache_leaves_nothing_to_compile(tmp_path):
+    """After rule umap_jit's warm_umap_cache, a new process embeds response-like data (float32,
+    48 samples x 80 frames) without compiling a single numba function."""
+    import os
+    import subprocess
+    import sys
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    cache = Path(os.environ.get("FLYCLUSTER_CACHE") or Path.home() / ".cache" / "flycluster")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache / "numba"), OMP_NUM_THREADS="1",
+               NUMBA_NUM_THREADS="1", PYTHONPATH=str(src))
+    warm = subprocess.run(
+        [sys.executable, "-c", "from flycluster.clustering import warm_umap_cache; "
+         "print(warm_umap_cache()['functions_switched'])"],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert warm.returncode == 0, warm.stderr[-3000:]
+    assert int(warm.stdout.split()[-1]) > 100  # umap's and pynndescent's jitted functions
+    code = (
+        "import numpy as np\n"
+        "from numba.core import event\n"
+        "from flycluster.clustering import embed, enable_umap_jit_cache\n"
+        "enable_umap_jit_cache()\n"
+        "X = np.random.default_rng(5).standard_normal((12, 48 * 80)).astype(np.float32)\n"
+        "with event.install_recorder('numba:compile') as rec:\n"
+        "    out = embed(X)\n"
+        "assert out['mask'].all()\n"
+        "print(sorted({ev.data['dispatcher'].py_func.__qualname__ for _, ev in rec.buffer}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout
