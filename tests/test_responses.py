@@ -111,6 +111,28 @@ def test_read_cell_type_across_networks(tmp_path):
         np.testing.assert_allclose(da.values[i], (i + 1.0) * (index + 1) * base, rtol=1e-5)
 
 
+def test_read_cell_type_reads_the_bits_xarray_reads(tmp_path):
+    """Files after the first are read with netCDF4 directly: same float32 bits (NaN padding
+    included) as xarray, and a file written with other encodings goes through xarray."""
+    paths = [_write(tmp_path, f"{i:03d}", gain=i + 0.3, task_error=0.1 * i) for i in range(3)]
+    # a third encoding: float64 on disk with scale/offset, which the raw reader hands to xarray
+    with xr.open_dataset(paths[2]) as ds:
+        ds = ds.load()
+    ds["responses"].encoding = {}
+    scaled = tmp_path / "scaled" / "002.nc"
+    scaled.parent.mkdir()
+    ds.to_netcdf(scaled, encoding={"responses": {"dtype": "float32", "scale_factor": 1.0,
+                                                 "add_offset": 0.0}})
+    assert responses._read_cell_type_raw(scaled, "T4c") is None
+    for cell_type in ("R1", "T4c", "CT1(M10)"):
+        da = responses.read_cell_type(paths[:2] + [scaled], cell_type)
+        for i, path in enumerate(paths):
+            with xr.open_dataset(path) as ds:
+                expected = ds["responses"].sel(cell_type=cell_type).values
+            assert np.isnan(expected).any()  # the padded sample
+            assert da.values[i].tobytes() == expected.astype(np.float32).tobytes()
+
+
 def test_read_cell_type_errors(tmp_path):
     a = _write(tmp_path, "000", 1.0, 0.1)
     with pytest.raises(ValueError, match="no cell type 'T9z'"):

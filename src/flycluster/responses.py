@@ -129,6 +129,46 @@ def _open(path) -> xr.Dataset:
     return ds
 
 
+def _read_cell_type_raw(path, cell_type: str):
+    """One cell type of one response file read with netCDF4 directly (no xarray decoding).
+
+    Returns ``(values (sample, frame) float32, file attrs, time (frame,))``, or None when the
+    file is not encoded as :func:`write_responses` writes it (float32 ``responses`` without
+    scale/offset, ``cell_type`` and ``time`` variables): :func:`read_cell_type` then reads it
+    through xarray. The values are the stored float32 bits, NaN padding included, as xarray
+    decodes them (its ``_FillValue`` is NaN). About 5x faster than ``xr.open_dataset``.
+    """
+    import netCDF4
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"response file {path} does not exist")
+    try:
+        nc = netCDF4.Dataset(path)
+    except OSError as err:
+        raise OSError(f"response file {path} cannot be read ({err}); delete it and rerun") from err
+    with nc:
+        attrs = {name: nc.getncattr(name) for name in nc.ncattrs()}
+        if "responses" not in nc.variables or not {"network", "stimulus_set"} <= set(attrs):
+            raise ValueError(f"response file {path} is not a flycluster response file "
+                             f"(needs variable 'responses' and attrs network, stimulus_set)")
+        var = nc["responses"]
+        plain = (var.dimensions == ("sample", "frame", "cell_type") and var.dtype == np.float32
+                 and not {"scale_factor", "add_offset"} & set(var.ncattrs())
+                 and "cell_type" in nc.variables and "time" in nc.variables
+                 and nc["time"].dimensions == ("frame",))
+        if not plain:
+            return None
+        names = [str(name) for name in nc["cell_type"][:]]
+        if cell_type not in names:
+            raise ValueError(f"response file {path} has no cell type {cell_type!r}")
+        var.set_auto_maskandscale(False)
+        values = np.asarray(var[:, :, names.index(cell_type)], dtype=np.float32)
+        time = nc["time"]
+        time.set_auto_maskandscale(False)
+        return values, attrs, np.asarray(time[:])
+
+
 def read_cell_type(paths, cell_type: str) -> xr.DataArray:
     """Responses of one cell type across networks, reading only that cell type from each file.
 
@@ -149,6 +189,9 @@ def read_cell_type(paths, cell_type: str) -> xr.DataArray:
     ------
     ValueError
         If the files disagree on stimulus set, samples or frames, or lack the cell type.
+
+    The first file is opened with xarray (its coordinates label the result); the others are
+    read with netCDF4 directly (:func:`_read_cell_type_raw`), which gives the same values.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -156,23 +199,28 @@ def read_cell_type(paths, cell_type: str) -> xr.DataArray:
     arrays, names, errors = [], [], []
     reference = None
     for path in paths:
-        with _open(path) as ds:
-            if cell_type not in ds.indexes["cell_type"]:
-                raise ValueError(f"response file {path} has no cell type {cell_type!r}")
-            da = ds["responses"].sel(cell_type=cell_type).drop_vars("cell_type").load()
+        raw = _read_cell_type_raw(path, cell_type) if reference is not None else None
+        if raw is None:
+            with _open(path) as ds:
+                if cell_type not in ds.indexes["cell_type"]:
+                    raise ValueError(f"response file {path} has no cell type {cell_type!r}")
+                da = ds["responses"].sel(cell_type=cell_type).drop_vars("cell_type").load()
+                values, attrs, time = (da.values.astype(np.float32, copy=False),
+                                       dict(ds.attrs), da["time"].values)
             if reference is None:
-                reference = (path, ds.attrs["stimulus_set"], da, dict(ds.attrs))
-            else:
-                ref_path, ref_set, ref, _ = reference
-                if ds.attrs["stimulus_set"] != ref_set or da.shape != ref.shape or not np.array_equal(
-                        da["time"].values, ref["time"].values):
-                    raise ValueError(
-                        f"response file {path} (stimulus set {ds.attrs['stimulus_set']!r}, shape "
-                        f"{da.shape}) does not match {ref_path} (stimulus set {ref_set!r}, shape "
-                        f"{ref.shape}): simulate both networks on the same stimulus file")
-            arrays.append(da.values.astype(np.float32, copy=False))
-            names.append(str(ds.attrs["network"]))
-            errors.append(float(ds.attrs.get("task_error", np.nan)))
+                reference = (path, attrs["stimulus_set"], da, attrs)
+        else:
+            values, attrs, time = raw
+        ref_path, ref_set, ref, _ = reference
+        if attrs["stimulus_set"] != ref_set or values.shape != ref.shape or not np.array_equal(
+                time, ref["time"].values):
+            raise ValueError(
+                f"response file {path} (stimulus set {attrs['stimulus_set']!r}, shape "
+                f"{values.shape}) does not match {ref_path} (stimulus set {ref_set!r}, shape "
+                f"{ref.shape}): simulate both networks on the same stimulus file")
+        arrays.append(values)
+        names.append(str(attrs["network"]))
+        errors.append(float(attrs.get("task_error", np.nan)))
     if len(set(names)) != len(names):
         raise ValueError(f"response files name the same network twice: {names}")
     ref = reference[2]
