@@ -16,7 +16,10 @@ matrix the labels and the chosen number of clusters are identical:
    ``GaussianMixture(k, n_init=100, max_iter=1000, tol=1e-3, random_state=42,
    covariance_type="full")`` is fitted to the scaled, unmasked embedding; k = argmin BIC.
    (flyvis fits the chosen k a second time with the same seed; the fit is deterministic, so
-   the model of the loop is reused: same parameters, same labels.)
+   the model of the loop is reused: same parameters, same labels.) Work that provably gives
+   the same result is skipped: one start for k = 1 (all k-means starts coincide), and no EM
+   rerun for a start whose k-means partition repeats an earlier start's (:func:`_starts`,
+   :func:`_mixture_class`); every fitted attribute stays bit-identical to sklearn's.
 5. Labels of masked rows are -99999. Clusters are renumbered by the mean task error of their
    members (best cluster = 0), or, without task errors, by size (largest = 0; ties keep the
    mixture's order).
