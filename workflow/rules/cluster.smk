@@ -10,6 +10,7 @@ rule umap_jit:
     params:
         umap=config["umap"],
         random_state=config["analysis"]["random_state"],
+    priority: 1  # start it with the first jobs, next to the serial synthetic_ensemble
     log:
         "resources/logs/umap_jit.log",
     benchmark:
