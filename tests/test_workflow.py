@@ -174,6 +174,16 @@ def test_dry_run_of_the_default_config(tmp_path):
     }
 
 
+def test_readme_run_command_uses_the_default_profile(tmp_path):
+    """`snakemake --cores 2` in the repository finds workflow/profiles/default (through the
+    link profiles/default next to the Snakefile) without naming it."""
+    assert (ROOT / "profiles" / "default").resolve() == ROOT / "workflow" / "profiles" / "default"
+    proc = subprocess.run([str(SNAKEMAKE), "-n", "--cores", "2", "--directory", str(tmp_path)],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Using workflow specific profile profiles/default" in proc.stdout + proc.stderr
+
+
 def test_bad_config_stops_the_workflow_with_the_key(tmp_path):
     config = yaml.safe_load(TINY.read_text())
     config["cell_types"] = ["T4c", "T4q"]

@@ -36,8 +36,8 @@ MOVING_EDGES = config["analysis"]["moving_edges"]
 USE_GPU = config["simulate"]["device"] == "cuda"
 
 # One GPU job at a time on a local machine unless --resources gpu=N says otherwise (the same
-# cap as workflow/profiles/default, which snakemake picks up only when named with
-# --workflow-profile, the Snakefile being at the top level). Cluster executors are not capped.
+# cap as workflow/profiles/default, found through the link profiles/default, for runs that
+# name another profile or none). Cluster executors are not capped.
 if USE_GPU and workflow.local_exec and "gpu" not in workflow.global_resources:
     workflow.register_resource("gpu", 1)
 
