@@ -98,14 +98,16 @@ def save_figure(fig, path_without_suffix, formats=("png", "pdf"), dpi: int = 300
     """Save ``fig`` as ``<path>.png`` and ``<path>.pdf`` atomically; return the paths.
 
     Each file is written under a temporary name in the same folder and renamed when complete,
-    so an interrupted run never leaves a truncated figure under the final name.
+    so an interrupted run never leaves a truncated figure under the final name. PDFs carry no
+    creation date, so a rerun writes byte-identical files.
     """
     base = Path(path_without_suffix)
     paths = []
     for fmt in formats:
         path = base.with_name(base.name + f".{fmt}")
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi)
+            metadata = {"CreationDate": None} if fmt == "pdf" else None
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
         paths.append(path)
     if close:
         plt.close(fig)
