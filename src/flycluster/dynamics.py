@@ -173,16 +173,9 @@ class CpuKernel(_SteppingKernel):
     def to_numpy(self, out) -> np.ndarray:
         return out
 
-    def central(self, state: dict) -> np.ndarray:
-        """(n_cell_types, batch) voltages of the central cells."""
-        return state["v"][self.central_index]
-
     def voltages(self, state: dict) -> np.ndarray:
         """(n_nodes, batch) all voltages (a copy)."""
         return state["v"].copy()
-
-    def close(self):
-        """Nothing to release (the thread pool is shared by all kernels of the process)."""
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -246,19 +239,18 @@ class TorchKernel(_SteppingKernel):
         base.index_add_(0, self.input_index, gain.reshape(-1, batch))
         state["v"] = torch.addmm(base, self.weights, torch.relu(v))
 
-    def central(self, state: dict) -> np.ndarray:
-        return state["v"].index_select(0, self.central_index).cpu().numpy()
-
     def voltages(self, state: dict) -> np.ndarray:
         return state["v"].cpu().numpy()
 
-    def close(self):
-        pass
+
+def scaled_edge_weights(weights, target, row_scale) -> np.ndarray:
+    """(n_edges,) float32 ``weights`` times ``row_scale`` of each edge's target (product in float64)."""
+    return (weights.astype(np.float64) * row_scale[target]).astype(np.float32)
 
 
 def weight_matrix(source, target, weights, n_nodes, row_scale) -> sp.csr_matrix:
     """CSR (n_nodes, n_nodes) of ``weights`` at (target, source), rows scaled by ``row_scale``."""
-    data = (weights.astype(np.float64) * row_scale[target]).astype(np.float32)
+    data = scaled_edge_weights(weights, target, row_scale)
     matrix = sp.csr_matrix((data, (target, source)), shape=(n_nodes, n_nodes))
     matrix.eliminate_zeros()  # clamped (zero) strengths: exact to skip, relu(V) is finite
     return matrix

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from flycluster.connectome import Connectome, load_connectome
-from flycluster.dynamics import CpuKernel, TorchKernel, _shared_pool, weight_matrix
+from flycluster.dynamics import CpuKernel, TorchKernel, _shared_pool, scaled_edge_weights, weight_matrix
 from flycluster.native import NativeKernel, NativeUnavailable
 from flycluster.errors import StimulusError
 from flycluster.parameters import PARAMETER_KEYS, initial_state_dict, validate_state_dict
@@ -187,7 +187,7 @@ class Network:
                 kernel = self._native_kernel(dt)
             if kernel is None:
                 c = self.connectome
-                gain = (np.float32(dt) / np.maximum(self._node_tau, np.float32(dt))).astype(np.float32)
+                gain = self._gain(dt)
                 weights = weight_matrix(c.edge_source, c.edge_target, self._edge_weight, c.n_nodes, gain)
                 args = (weights, (1 - gain).astype(np.float32), (gain * self._node_bias).astype(np.float32),
                         gain[c.input_index], c.input_index, c.central_cells_index)
@@ -198,18 +198,19 @@ class Network:
             self._kernels = {key: kernel}  # keep one: kernels hold a weight matrix each
         return self._kernels[key]
 
+    def _gain(self, dt: float) -> np.ndarray:
+        """(n_nodes,) float32 a = dt / max(tau, dt) of every node."""
+        return (np.float32(dt) / np.maximum(self._node_tau, np.float32(dt))).astype(np.float32)
+
     def _native_kernel(self, dt: float):
         """The compiled stencil kernel, or None (with one warning) where it cannot run and kernel='auto'."""
         c = self.connectome
         try:
             layout = StencilLayout.of(c)
-            types = np.arange(len(c.cell_types))
-            first = np.searchsorted(c.node_type, types) if np.all(np.diff(c.node_type) >= 0) else \
-                np.array([np.flatnonzero(c.node_type == t)[0] for t in types])
-            tau, bias = self._node_tau[first], self._node_bias[first]
-            gain = (np.float32(dt) / np.maximum(tau, np.float32(dt))).astype(np.float32)
-            node_gain = (np.float32(dt) / np.maximum(self._node_tau, np.float32(dt))).astype(np.float32)
-            edge_weight = (self._edge_weight.astype(np.float64) * node_gain[c.edge_target]).astype(np.float32)
+            node_gain = self._gain(dt)
+            first = np.unique(c.node_type, return_index=True)[1]  # one node per cell type (all share tau, bias)
+            gain, bias = node_gain[first], self._node_bias[first]
+            edge_weight = scaled_edge_weights(self._edge_weight, c.edge_target, node_gain)
             input_gain = np.zeros_like(gain)
             inputs = np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])
             input_gain[inputs] = gain[inputs]

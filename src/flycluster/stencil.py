@@ -150,13 +150,6 @@ class StencilLayout:
                              "(edge type, du, dv): the parameters are not translation invariant")
         return weights
 
-    def to_grid(self, node_values: np.ndarray, lanes: int) -> np.ndarray:
-        """(n_positions, lanes) float32 grid, zero off the lattice, from (n_nodes,) or (n_nodes, lanes) values."""
-        grid = np.zeros((self.n_positions, lanes), dtype=np.float32)
-        values = np.asarray(node_values, dtype=np.float32)
-        grid[self.node_position] = values[:, None] if values.ndim == 1 else values
-        return grid
-
     def from_grid(self, grid: np.ndarray) -> np.ndarray:
         """(n_nodes, lanes) node values of a grid."""
         return grid[self.node_position]
