@@ -28,13 +28,15 @@ import torch
 
 from flycluster.connectome import Connectome, load_connectome
 from flycluster.dynamics import CpuKernel, TorchKernel, _shared_pool, scaled_edge_weights, weight_matrix
+from flycluster.gpu import TritonKernel, TritonUnavailable
 from flycluster.native import NativeKernel, NativeUnavailable
 from flycluster.errors import StimulusError
 from flycluster.parameters import PARAMETER_KEYS, initial_state_dict, validate_state_dict
 from flycluster.stencil import StencilLayout
 
-#: simulation kernels: "auto" = native on CPU (scipy where it cannot be built), torch on CUDA
-KERNELS = ("auto", "native", "scipy", "torch")
+#: simulation kernels: "auto" = native on CPU (scipy where it cannot be built), triton on CUDA
+#: (torch where triton is missing)
+KERNELS = ("auto", "native", "scipy", "triton", "torch")
 #: luminance of the grey screen used for the steady state and the fade-in baseline
 GREY = 0.5
 #: tolerance on the [0, 1] luminance range (rendering round-off)
@@ -80,16 +82,23 @@ class _Progress:
               f"ETA {_format_seconds(eta) if math.isfinite(eta) else '?'}", file=sys.stderr, flush=True)
 
 
-_NATIVE_WARNED = False
+_WARNED: set = set()
 
 
-def _warn_native_once(reason) -> None:
-    global _NATIVE_WARNED
-    if not _NATIVE_WARNED:
-        _NATIVE_WARNED = True
-        warnings.warn(f"flycluster's native CPU kernel is unavailable ({reason}); simulating with the scipy "
-                      "kernel, about 3x slower. Install a C compiler (gcc or clang) for the fast kernel, or set "
-                      "FLYCLUSTER_NATIVE=0 to use scipy without this warning.", stacklevel=4)
+def _warn_fallback_once(kernel: str, fallback: str, reason) -> None:
+    """One warning per process and kernel that the fast kernel is unavailable, with the reason."""
+    if kernel in _WARNED:
+        return
+    _WARNED.add(kernel)
+    if isinstance(reason, ValueError):  # the parameters, not the installation
+        advice = "the stencil kernels need translation-invariant parameters, as flyvis's are"
+    elif kernel == "native":
+        advice = ("install a C compiler (gcc or clang) for the fast kernel, or set FLYCLUSTER_NATIVE=0 to use "
+                  "scipy without this warning")
+    else:
+        advice = "install triton (it ships with PyTorch's CUDA builds on Linux) for the fast kernel"
+    warnings.warn(f"flycluster's {kernel} kernel is unavailable ({reason}); simulating with the {fallback} "
+                  f"kernel, which is slower. To fix: {advice}.", stacklevel=4)
 
 
 class Network:
@@ -103,8 +112,10 @@ class Network:
     state_dict : flyvis parameters (see :mod:`flycluster.parameters`), validated here.
     device : "cpu" or "cuda" (CUDA falls back to CPU with a warning when absent).
     source : label for messages (the checkpoint path).
-    kernel : "auto" (scipy CSR on CPU, torch on CUDA), "scipy" (CPU only) or "torch" (any
-        device; the CUDA code path, selectable on CPU to test it).
+    kernel : "auto" (native on CPU, triton on CUDA, each falling back with a warning: to scipy
+        where no C compiler is found, to torch where triton is missing), "native" or "scipy" (CPU
+        only), "triton" (CUDA; on CPU only with ``TRITON_INTERPRET=1``, for tests) or "torch"
+        (cuSPARSE on CUDA; any device).
 
     Attributes
     ----------
@@ -121,7 +132,7 @@ class Network:
         self.source = str(source)
         self.device = resolve_device(device)
         if kernel in ("scipy", "native") and self.device.type != "cpu":
-            raise ValueError(f"kernel={kernel!r} runs on the CPU only; use kernel='auto' or 'torch' on CUDA")
+            raise ValueError(f"kernel={kernel!r} runs on the CPU only; use kernel='auto', 'triton' or 'torch' on CUDA")
         self._params = validate_state_dict(state_dict, connectome, source=self.source)
         c = connectome
         p = {k: v.numpy() for k, v in self._params.items()}
@@ -184,7 +195,9 @@ class Network:
         if key not in self._kernels:
             kernel = None
             if self.device.type == "cpu" and self.kernel in ("auto", "native"):
-                kernel = self._native_kernel(dt)
+                kernel = self._stencil_kernel(dt, "native", "scipy")
+            elif self.kernel == "triton" or (self.device.type == "cuda" and self.kernel == "auto"):
+                kernel = self._stencil_kernel(dt, "triton", "torch")
             if kernel is None:
                 c = self.connectome
                 gain = self._gain(dt)
@@ -202,8 +215,9 @@ class Network:
         """(n_nodes,) float32 a = dt / max(tau, dt) of every node."""
         return (np.float32(dt) / np.maximum(self._node_tau, np.float32(dt))).astype(np.float32)
 
-    def _native_kernel(self, dt: float):
-        """The compiled stencil kernel, or None (with one warning) where it cannot run and kernel='auto'."""
+    def _stencil_kernel(self, dt: float, name: str, fallback: str):
+        """The ``name`` ("native" or "triton") stencil kernel, or None (with one warning) where it
+        cannot run and kernel='auto'."""
         c = self.connectome
         try:
             layout = StencilLayout.of(c)
@@ -214,14 +228,16 @@ class Network:
             input_gain = np.zeros_like(gain)
             inputs = np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])
             input_gain[inputs] = gain[inputs]
+            args = (layout, layout.term_weights(edge_weight), (1 - gain).astype(np.float32),
+                    (gain * bias).astype(np.float32), input_gain)
+            if name == "triton":
+                return TritonKernel(*args, device=self.device)
             n_threads = torch.get_num_threads()
-            return NativeKernel(layout, layout.term_weights(edge_weight), (1 - gain).astype(np.float32),
-                                (gain * bias).astype(np.float32), input_gain, n_threads=n_threads,
-                                pool=_shared_pool(n_threads) if n_threads > 1 else None)
-        except (NativeUnavailable, ValueError) as exc:
-            if self.kernel == "native":
+            return NativeKernel(*args, n_threads=n_threads, pool=_shared_pool(n_threads) if n_threads > 1 else None)
+        except (NativeUnavailable, TritonUnavailable, ValueError) as exc:
+            if self.kernel == name:
                 raise
-            _warn_native_once(exc)
+            _warn_fallback_once(name, fallback, exc)
             return None
 
     def steady_state(self, t_pre: float, dt: float) -> np.ndarray:

@@ -1,0 +1,222 @@
+"""The CUDA kernel: the stencil of :mod:`flycluster.stencil` as one Triton kernel per Euler step.
+
+Same math and layout as the native CPU kernel (``csrc/stencil.c``): every cell type's voltages on
+its own zero-padded hexagonal grid, and the synaptic sum of the target at grid position p is
+``sum_k w[k] * relu(V)[p + delta[k]]`` over the terms k of its cell type. Here the grids hold the
+whole batch, ``(n_positions, batch)`` float32 with samples contiguous, and one Triton program
+computes a *tile* of ``BLOCK_P`` target positions of one cell type for ``BLOCK_B`` samples: per term
+it loads one ``(BLOCK_P, BLOCK_B)`` block of relu(V) (coalesced along the samples), scales and
+accumulates it, then applies decay, drive and the movie input and writes V and relu(V).
+
+Triton ships with PyTorch's CUDA builds on Linux. Where it is missing (or the parameters are not
+translation invariant), :class:`flycluster.network.Network` uses :class:`flycluster.dynamics.TorchKernel`
+(cuSPARSE CSR products) instead, with one warning. With ``TRITON_INTERPRET=1`` Triton runs the
+kernel on the CPU through numpy, which the tests use to check it without a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from flycluster.stencil import StencilLayout
+
+#: target positions and samples per Triton program
+BLOCK_P, BLOCK_B = 32, 32
+
+
+class TritonUnavailable(RuntimeError):
+    """Triton cannot run here (the message says why)."""
+
+
+def interpret_mode() -> bool:
+    """True when ``TRITON_INTERPRET=1``: Triton kernels run on the CPU (slowly), for tests. It must be
+    set before triton is first imported in the process."""
+    return os.environ.get("TRITON_INTERPRET", "0").strip() == "1"
+
+
+_JITTED: dict = {}
+triton = tl = None  # imported on first use (not every flycluster process needs triton)
+
+
+def _step_kernel():
+    """The jitted step kernel (created on first use, so ``TRITON_INTERPRET`` set by then applies)."""
+    global triton, tl  # module globals: the interpreter patches the ``tl`` of the kernel's globals
+    key = interpret_mode()
+    if key in _JITTED:
+        return _JITTED[key]
+    try:
+        import triton
+        import triton.language as tl
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise TritonUnavailable(f"triton is not installed ({exc})") from exc
+
+    @triton.jit
+    def stencil_step(R, Rn, V, frame, tile_pos, tile_hex, tile_type, term_ptr, term_delta, term_w,
+                     decay, drive, in_gain, batch, ramp,
+                     BLOCK_P: tl.constexpr, BLOCK_B: tl.constexpr, FADE: tl.constexpr, WHILE_LOOP: tl.constexpr):
+        tile = tl.program_id(0)
+        lanes = tl.program_id(1) * BLOCK_B + tl.arange(0, BLOCK_B)
+        lane_ok = lanes < batch
+        slot = tile * BLOCK_P + tl.arange(0, BLOCK_P)
+        pos = tl.load(tile_pos + slot)  # int64 grid position, -1: unused slot
+        mask = (pos >= 0)[:, None] & lane_ok[None, :]
+        pos = tl.where(pos >= 0, pos, 0)
+        t = tl.load(tile_type + tile)
+        k0 = tl.load(term_ptr + t)
+        k1 = tl.load(term_ptr + t + 1)
+        acc = tl.zeros((BLOCK_P, BLOCK_B), dtype=tl.float32)
+        if WHILE_LOOP:  # Triton's interpreter cannot loop over range(tensor, tensor) with numpy >= 2.4
+            k = k0
+            while k < k1:
+                src = pos + tl.load(term_delta + k)
+                acc += tl.load(term_w + k) * tl.load(R + src[:, None] * batch + lanes[None, :], mask=mask, other=0.0)
+                k += 1
+        else:  # the same body
+            for k in range(k0, k1):
+                src = pos + tl.load(term_delta + k)
+                acc += tl.load(term_w + k) * tl.load(R + src[:, None] * batch + lanes[None, :], mask=mask, other=0.0)
+        here = pos[:, None] * batch + lanes[None, :]
+        x = acc + tl.load(drive + t) + tl.load(decay + t) * tl.load(V + here, mask=mask, other=0.0)
+        hexal = tl.load(tile_hex + slot)  # -1: no movie input
+        has_input = (hexal >= 0)[:, None] & mask
+        lum = tl.load(frame + tl.where(hexal >= 0, hexal, 0)[:, None] * batch + lanes[None, :],
+                      mask=has_input, other=0.0)
+        if FADE:
+            lum = 0.5 + ramp * (lum - 0.5)
+        x += tl.where(has_input, tl.load(in_gain + t) * lum, 0.0)
+        tl.store(V + here, x, mask=mask)
+        tl.store(Rn + here, tl.maximum(x, 0.0), mask=mask)
+
+    _JITTED[key] = stencil_step
+    return stencil_step
+
+
+def build_tiles(layout: StencilLayout, block: int = BLOCK_P):
+    """Group every cell type's node positions into tiles of at most ``block`` positions.
+
+    Consecutive runs of one type (hexagon rows; single nodes of sparse types) are packed greedily
+    in grid order; a run longer than ``block`` is split.
+
+    Returns
+    -------
+    tile_pos : (n_tiles, block) int64 grid positions, -1 in unused slots.
+    tile_type : (n_tiles,) int32 cell type of each tile.
+    """
+    tiles, types = [], []
+    current, current_type = [], -1
+    for start, length, t in zip(layout.seg_start, layout.seg_len, layout.seg_type):
+        run = list(range(int(start), int(start) + int(length)))
+        while run:
+            if current and (t != current_type or len(current) + min(len(run), block) > block):
+                tiles.append(current)
+                types.append(current_type)
+                current = []
+            take = run[: block - len(current)]
+            run = run[len(take):]
+            current, current_type = current + take, int(t)
+    if current:
+        tiles.append(current)
+        types.append(current_type)
+    tile_pos = np.full((len(tiles), block), -1, dtype=np.int64)
+    for i, positions in enumerate(tiles):
+        tile_pos[i, : len(positions)] = positions
+    return tile_pos, np.asarray(types, dtype=np.int32)
+
+
+class TritonKernel:
+    """Euler steps on CUDA with the Triton stencil kernel; the batch integrated at once.
+
+    Parameters
+    ----------
+    layout : :class:`flycluster.stencil.StencilLayout` of the connectome.
+    term_weight : (n_terms,) float32 weight of each term, already multiplied by a = dt / max(tau, dt)
+        of its target type.
+    decay, drive, input_gain : (n_types,) float32: 1 - a, a * bias, and a for the photoreceptor
+        types (0 for the others).
+    device : a CUDA device (or "cpu" with ``TRITON_INTERPRET=1``, for tests).
+    block_p, block_b : tile size (target positions x samples per program).
+    """
+
+    default_batch_size = 1024
+
+    def __init__(self, layout: StencilLayout, term_weight, decay, drive, input_gain, device="cuda",
+                 block_p: int | None = None, block_b: int | None = None):
+        self.device = torch.device(device)
+        if self.device.type != "cuda" and not interpret_mode():
+            raise TritonUnavailable("the Triton kernel needs a CUDA device (or TRITON_INTERPRET=1 to test it on CPU)")
+        self.kernel = _step_kernel()
+        self.layout = layout
+        self.block_p, self.block_b = int(block_p or BLOCK_P), int(block_b or BLOCK_B)
+        n_types = len(decay)
+        term_weight = np.asarray(term_weight, dtype=np.float32)
+        keep = term_weight != 0  # clamped strengths: exact to skip, relu(V) is finite
+        tile_pos, tile_type = build_tiles(layout, self.block_p)
+        # hexal of every tile slot on an input (photoreceptor) type, else -1
+        hex_of = np.full(layout.type_stride, -1, dtype=np.int64)
+        hex_of[layout.hex_position] = np.arange(len(layout.hex_position))
+        is_input = np.asarray(input_gain, dtype=np.float32)[tile_type] != 0
+        within = np.where(tile_pos >= 0, tile_pos - tile_type[:, None].astype(np.int64) * layout.type_stride, 0)
+        tile_hex = np.where((tile_pos >= 0) & is_input[:, None], hex_of[within], -1)
+
+        def dev(array, dtype):
+            return torch.as_tensor(np.ascontiguousarray(array, dtype=dtype)).to(self.device)
+
+        self.tile_pos = dev(tile_pos, np.int64)
+        self.tile_hex = dev(tile_hex, np.int64)
+        self.tile_type = dev(tile_type, np.int32)
+        self.term_ptr = dev(np.searchsorted(layout.term_target[keep], np.arange(n_types + 1)), np.int32)
+        self.term_delta = dev(layout.term_delta[keep], np.int64)
+        self.term_w = dev(term_weight[keep], np.float32)
+        self.decay = dev(decay, np.float32)
+        self.drive = dev(drive, np.float32)
+        self.in_gain = dev(input_gain, np.float32)
+        self.node_position = torch.as_tensor(layout.node_position).to(self.device)
+        self.record_position = torch.as_tensor(layout.record_position).to(self.device)
+        self.n_tiles = len(tile_type)
+
+    def _grids(self, v0: np.ndarray, batch: int):
+        """V and relu(V) grids (n_positions, batch) holding ``v0`` at every node, zero elsewhere."""
+        v = torch.zeros((self.layout.n_positions, batch), dtype=torch.float32, device=self.device)
+        v[self.node_position] = torch.as_tensor(np.asarray(v0, dtype=np.float32)).to(self.device)[:, None]
+        return v, torch.relu(v), torch.zeros_like(v)
+
+    def _step(self, v, r, rn, frame, ramp: float | None) -> None:
+        batch = v.shape[1]
+        grid = (self.n_tiles, -(-batch // self.block_b))
+        self.kernel[grid](r, rn, v, frame, self.tile_pos, self.tile_hex, self.tile_type, self.term_ptr,
+                          self.term_delta, self.term_w, self.decay, self.drive, self.in_gain, batch,
+                          0.0 if ramp is None else float(ramp),
+                          BLOCK_P=self.block_p, BLOCK_B=self.block_b, FADE=ramp is not None,
+                          WHILE_LOOP=interpret_mode())
+
+    def run(self, v0: np.ndarray, movie: np.ndarray, n_fade: int = 0, ramp=None) -> np.ndarray:
+        """Central-cell voltages (samples, frames, n_types) float32 for ``movie``.
+
+        v0 : (n_nodes,) initial voltages of every sample. movie : (samples, frames, n_hexals) float32
+        without NaN. The first ``n_fade`` steps feed ``0.5 + ramp[k] * (movie[:, 0] - 0.5)``.
+        """
+        batch, n_frames, _ = movie.shape
+        frames = torch.from_numpy(np.ascontiguousarray(movie.transpose(1, 2, 0), dtype=np.float32)).to(self.device)
+        v, r, rn = self._grids(v0, batch)
+        out = torch.empty((n_frames, len(self.record_position), batch), dtype=torch.float32, device=self.device)
+        for k in range(n_fade):
+            self._step(v, r, rn, frames[0], float(ramp[k]))
+            r, rn = rn, r
+        for f in range(n_frames):
+            self._step(v, r, rn, frames[f], None)
+            r, rn = rn, r
+            torch.index_select(v, 0, self.record_position, out=out[f])
+        return np.ascontiguousarray(out.cpu().numpy().transpose(2, 0, 1))
+
+    def relax(self, v0: np.ndarray, n_steps: int, luminance: float = 0.5) -> np.ndarray:
+        """(n_nodes,) float32 voltages after ``n_steps`` steps of constant ``luminance`` from ``v0``."""
+        v, r, rn = self._grids(v0, 1)
+        frame = torch.full((len(self.layout.hex_position), 1), float(luminance), dtype=torch.float32,
+                           device=self.device)
+        for _ in range(n_steps):
+            self._step(v, r, rn, frame, None)
+            r, rn = rn, r
+        return v[self.node_position, 0].cpu().numpy().astype(np.float32)

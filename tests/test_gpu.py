@@ -1,0 +1,75 @@
+"""The Triton (CUDA) stencil kernel, run on the CPU by Triton's interpreter (TRITON_INTERPRET=1).
+
+The interpreter executes the same kernel code with numpy, so these tests check its indexing,
+masks, tiling, fade-in and input handling without a GPU; ``benchmarks/cuda_check.py`` checks it on
+CUDA against the flyvis fixtures.
+"""
+
+import numpy as np
+import pytest
+
+from flycluster import gpu
+from flycluster.connectome import load_connectome
+from flycluster.network import Network
+from flycluster.stencil import StencilLayout
+from flycluster.synthetic import smooth_random_movie
+
+triton = pytest.importorskip("triton", reason="triton is installed with the test extra on Linux x86-64")
+
+
+@pytest.fixture(scope="module")
+def small(connectome_path):
+    """Extent-1 connectome (7 columns) and perturbed parameters: fast enough for the interpreter."""
+    c = load_connectome(connectome_path, extent=1)
+    sd = {k: v.numpy().copy() for k, v in Network.initial(c).state_dict().items()}
+    rng = np.random.default_rng(5)
+    for key in ("edges_syn_strength", "nodes_time_const"):
+        sd[key] *= np.exp(0.3 * rng.standard_normal(sd[key].shape)).astype(np.float32)
+    sd["nodes_bias"] += 0.2 * rng.standard_normal(sd["nodes_bias"].shape).astype(np.float32)
+    return c, sd
+
+
+@pytest.mark.parametrize("block", [4, 32])
+def test_tiles_cover_every_node_once(connectome_path, block):
+    c = load_connectome(connectome_path, extent=15)
+    layout = StencilLayout.of(c)
+    tile_pos, tile_type = gpu.build_tiles(layout, block)
+    used = tile_pos[tile_pos >= 0]
+    np.testing.assert_array_equal(np.sort(used), np.sort(layout.node_position))
+    # one cell type per tile, and the tile's type is that of its positions
+    types = np.where(tile_pos >= 0, tile_pos // layout.type_stride, -1)
+    assert all(set(row[row >= 0]) == {t} for row, t in zip(types, tile_type))
+    if block == 32:  # hexagon rows (16-31 nodes) and the 123 nodes of Lawf1 / Lawf2 packed
+        assert len(tile_type) < 0.95 * len(layout.seg_start)
+        assert (tile_pos >= 0).sum(axis=1).min() >= 16 or (tile_pos >= 0).sum(axis=1).min() == 123 % 32
+
+
+def test_needs_cuda_or_the_interpreter(small, monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    c, sd = small
+    with pytest.raises(gpu.TritonUnavailable, match="needs a CUDA device"):
+        Network(c, sd, kernel="triton")._kernel(0.01)
+
+
+@pytest.mark.parametrize("blocks", [(4, 4), (32, 32)])
+def test_interpreted_kernel_matches_native(small, monkeypatch, blocks):
+    """Steady state, fade-in, movie and NaN padding; 5 samples over two lane blocks when BLOCK_B = 4,
+    hexagon rows split over tiles when BLOCK_P = 4."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.setattr(gpu, "BLOCK_P", blocks[0])
+    monkeypatch.setattr(gpu, "BLOCK_B", blocks[1])
+    c, sd = small
+    movie = smooth_random_movie(5, 4, extent=1, random_state=2)
+    movie[3, 2:] = np.nan
+    settings = dict(t_pre=0.03, t_fade_in=0.02)
+    net = Network(c, sd, kernel="triton")
+    kernel = net._kernel(0.01)
+    assert isinstance(kernel, gpu.TritonKernel) and (kernel.block_p, kernel.block_b) == blocks
+    fast = net.simulate(movie, 0.01, **settings)
+    ref = Network(c, sd, kernel="native").simulate(movie, 0.01, **settings)
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(ref))
+    assert np.nanmax(np.abs(fast - ref)) < 2e-6
+    assert np.nanstd(ref) > 0.05
+    # the steady state as well (all nodes, not only the central cells)
+    np.testing.assert_allclose(net.steady_state(0.03, 0.01), Network(c, sd, kernel="native").steady_state(0.03, 0.01),
+                               atol=2e-6)
