@@ -10,6 +10,7 @@ Usage (from the repository root, package importable)::
     python benchmarks/simulate.py --flyvis-python /path/to/venv/bin/python   # side by side
     python benchmarks/simulate.py --full                           # also one full-size run
     python benchmarks/simulate.py --kernels native scipy           # the native kernel and the fallback
+    python benchmarks/simulate.py --device cuda --kernels triton torch --batch-sizes 1024 2268 --full
 
 flyvis runs in a subprocess with the given interpreter (flyvis is never imported here); it
 needs ``FLYVIS_ROOT_DIR`` or uses a temporary one. Prints a table and, with ``--json``, writes
@@ -35,17 +36,20 @@ FULL_SAMPLES, FULL_STEPS = 2268, 200 + 80
 
 FLYVIS_SCRIPT = textwrap.dedent("""
     import json, sys, time, numpy as np, torch
+    import flyvis
     from flyvis.network import Network
     n_samples, n_frames, seed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    sync = torch.cuda.synchronize if flyvis.device.type == "cuda" else (lambda: None)
     t0 = time.perf_counter(); net = Network(); build = time.perf_counter() - t0
     movie = torch.from_numpy(np.random.default_rng(seed).random((n_samples, n_frames, 1, 721)).astype(np.float32))
+    movie = movie.to(flyvis.device)
     with torch.no_grad():
         net.simulate(movie[:, :5], 0.01, initial_state=None)  # warm-up
-        t0 = time.perf_counter(); c0 = time.process_time()
+        sync(); t0 = time.perf_counter(); c0 = time.process_time()
         net.simulate(movie, 0.01, initial_state=None)
-        sim = time.perf_counter() - t0; cpu = time.process_time() - c0
+        sync(); sim = time.perf_counter() - t0; cpu = time.process_time() - c0
     print(json.dumps({"build_s": build, "simulate_s": sim, "cpu_s": cpu, "samples": n_samples, "frames": n_frames,
-                      "torch_threads": torch.get_num_threads()}))
+                      "torch_threads": torch.get_num_threads(), "device": str(flyvis.device)}))
 """)
 
 
@@ -104,7 +108,8 @@ def measure_flyvis(python, n_samples, n_frames):
     result["cpu_ms_per_sample_step"] = 1e3 * result["cpu_s"] / (n_samples * n_frames)
     print(f"flyvis      batch {n_samples:4d}: {result['ms_per_sample_step']:7.4f} ms per sample-step "
           f"({result['simulate_s']:.2f} s for {n_samples} x {n_frames} steps; CPU time "
-          f"{result['cpu_ms_per_sample_step']:.4f} ms; Network() built in {result['build_s']:.1f} s)", flush=True)
+          f"{result['cpu_ms_per_sample_step']:.4f} ms; Network() built in {result['build_s']:.1f} s; "
+          f"{result.get('device', 'cpu')})", flush=True)
     return result
 
 
@@ -123,7 +128,7 @@ def main(argv=None) -> int:
     parser.add_argument("--connectome", default=None, help="connectome json (default: fetched)")
     parser.add_argument("--extent", type=int, default=15)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--kernels", nargs="+", default=["auto"], choices=["auto", "native", "scipy", "torch"],
+    parser.add_argument("--kernels", nargs="+", default=["auto"], choices=["auto", "native", "scipy", "triton", "torch"],
                         help="simulation kernels to time (the first one is compared with flyvis)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--frames", type=int, default=40, help="movie frames per timed run")

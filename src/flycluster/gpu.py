@@ -199,7 +199,9 @@ class TritonKernel:
         without NaN. The first ``n_fade`` steps feed ``0.5 + ramp[k] * (movie[:, 0] - 0.5)``.
         """
         batch, n_frames, _ = movie.shape
-        frames = torch.from_numpy(np.ascontiguousarray(movie.transpose(1, 2, 0), dtype=np.float32)).to(self.device)
+        # (frames, hexals, samples) on the device: transposed there, not on the host
+        frames = torch.from_numpy(np.ascontiguousarray(movie, dtype=np.float32)).to(self.device)
+        frames = frames.permute(1, 2, 0).contiguous()
         v, r, rn = self._grids(v0, batch)
         out = torch.empty((n_frames, len(self.record_position), batch), dtype=torch.float32, device=self.device)
         for k in range(n_fade):
@@ -209,7 +211,7 @@ class TritonKernel:
             self._step(v, r, rn, frames[f], None)
             r, rn = rn, r
             torch.index_select(v, 0, self.record_position, out=out[f])
-        return np.ascontiguousarray(out.cpu().numpy().transpose(2, 0, 1))
+        return out.permute(2, 0, 1).contiguous().cpu().numpy()
 
     def relax(self, v0: np.ndarray, n_steps: int, luminance: float = 0.5) -> np.ndarray:
         """(n_nodes,) float32 voltages after ``n_steps`` steps of constant ``luminance`` from ``v0``."""
