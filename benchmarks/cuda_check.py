@@ -8,8 +8,10 @@ Run on a machine with a CUDA GPU (from the repository root, package importable):
    flyvis reference settings of ``tests/fixtures/simulation/responses.npz`` (the same check as
    ``tests/test_network.py::test_equivalent_to_flyvis`` on CPU); prints the max |difference|,
    which must be <= 1e-4, and whether the NaN padding matches.
-2. Cost per sample-step of the Triton kernel for several tile sizes (target positions x samples
-   per program) at a few batch sizes, to choose the defaults in ``flycluster.gpu``.
+2. Cost per sample-step of the Triton kernel alone (no transfers) for variants of its launch
+   configuration (tile size, unrolling, warps, pipeline stages, program order), one option at a
+   time from the defaults in ``flycluster.gpu.CONFIG``; then the best of each combined, checked
+   for equivalence again and written with ``--best-config`` (for ``simulate.py --triton-config``).
 
 Exits non-zero when an equivalence check fails.
 """
@@ -54,37 +56,102 @@ def equivalence(connectome, kernels) -> tuple[list[dict], bool]:
     return rows, ok
 
 
-def tile_sweep(connectome, tiles, batch_sizes, n_frames=40) -> list[dict]:
-    from flycluster import gpu
+def time_steps(connectome, config: dict, lanes: int, n_steps: int = 20, device: str = "cuda") -> float:
+    """Microseconds per sample-step of the Triton kernel alone (no transfers), ``lanes`` samples."""
     from flycluster.network import Network
 
-    params = Network.initial(connectome).state_dict()
-    rng = np.random.default_rng(0)
-    rows = []
-    for block_p, block_b in tiles:
-        gpu.BLOCK_P, gpu.BLOCK_B = block_p, block_b
-        net = Network(connectome, params, device="cuda", kernel="triton")
-        for batch in batch_sizes:
-            movie = rng.random((batch, n_frames, net.n_hexals), dtype=np.float32)
-            net.simulate(movie[:, :2], 0.01, batch_size=batch, progress=False)  # compile, warm up
-            best = np.inf
-            for _ in range(2):
-                start = time.perf_counter()
-                net.simulate(movie, 0.01, batch_size=batch, progress=False)
-                best = min(best, time.perf_counter() - start)
-            per = 1e6 * best / (batch * n_frames)
-            rows.append({"block_p": block_p, "block_b": block_b, "batch_size": batch, "us_per_sample_step": per})
-            print(f"triton tiles {block_p:3d} x {block_b:3d}, batch {batch:5d}: {per:7.3f} us per sample-step "
-                  f"({best:.3f} s for {batch} x {n_frames})", flush=True)
-    return rows
+    from flycluster.gpu import TritonKernel
+    from flycluster.stencil import StencilLayout
+
+    net = Network(connectome, Network.initial(connectome).state_dict(), device=device, kernel="triton")
+    kernel = TritonKernel(StencilLayout.of(connectome), *_kernel_arrays(net), device=device, **config)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    v, r, rn = kernel._grids(net.steady_state(0.0, 0.01), lanes)
+    frame = torch.full((net.n_hexals, lanes), 0.5, dtype=torch.float32, device=device)
+    for _ in range(2):  # compile, warm up
+        kernel._step(v, r, rn, frame, None)
+        r, rn = rn, r
+    best = np.inf
+    for _ in range(3):
+        sync()
+        start = time.perf_counter()
+        for _ in range(n_steps):
+            kernel._step(v, r, rn, frame, None)
+            r, rn = rn, r
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return 1e6 * best / (n_steps * lanes)
+
+
+def _kernel_arrays(net, dt=0.01):
+    """(term_weight, decay, drive, input_gain) of ``net`` as the stencil kernels take them."""
+    from flycluster.dynamics import scaled_edge_weights
+    from flycluster.stencil import StencilLayout
+
+    c = net.connectome
+    layout = StencilLayout.of(c)
+    node_gain = net._gain(dt)
+    first = np.unique(c.node_type, return_index=True)[1]
+    gain, bias = node_gain[first], net._node_bias[first]
+    input_gain = np.zeros_like(gain)
+    inputs = np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])
+    input_gain[inputs] = gain[inputs]
+    weights = layout.term_weights(scaled_edge_weights(net._edge_weight, c.edge_target, node_gain))
+    return weights, (1 - gain).astype(np.float32), (gain * bias).astype(np.float32), input_gain
+
+
+VARIANTS = {  # one option changed at a time from the defaults (flycluster.gpu.CONFIG)
+    "unroll": [1, 2, 4, 8],
+    "num_stages": [1, 2, 3],
+    "num_warps": [2, 4, 8],
+    "tile": [(16, 32), (32, 32), (64, 32), (128, 32), (16, 64), (32, 64), (64, 64), (16, 128), (32, 128)],
+    "lanes_first": [False, True],
+}
+
+
+def sweep(connectome, lanes: int, **kwargs) -> tuple[list[dict], dict]:
+    """Time every variant, then the best option of each kind combined; returns the rows and the
+    fastest configuration of all timed."""
+    from flycluster import gpu
+
+    base = dict(gpu.CONFIG)
+    rows, combined = [], dict(base)
+    for option, values in VARIANTS.items():
+        timed = []
+        for value in values:
+            config = dict(base)
+            if option == "tile":
+                config["block_p"], config["block_b"] = value
+            else:
+                config[option] = value
+            try:
+                us = time_steps(connectome, config, lanes, **kwargs)
+            except Exception as exc:  # a configuration Triton cannot compile: report, go on
+                print(f"  {option}={value}: failed ({type(exc).__name__}: {str(exc)[:200]})", flush=True)
+                continue
+            timed.append((us, value))
+            rows.append({"option": option, "value": value, "config": config, "lanes": lanes, "us_per_sample_step": us})
+            print(f"  {option}={value}: {us:.3f} us per sample-step ({lanes} lanes)", flush=True)
+        if timed:
+            value = min(timed, key=lambda x: x[0])[1]
+            if option == "tile":
+                combined["block_p"], combined["block_b"] = value
+            else:
+                combined[option] = value
+    us = time_steps(connectome, combined, lanes, **kwargs)
+    rows.append({"option": "combined", "value": None, "config": combined, "lanes": lanes, "us_per_sample_step": us})
+    print(f"  best of each option combined {combined}: {us:.3f} us per sample-step", flush=True)
+    fastest = min(rows, key=lambda r: r["us_per_sample_step"])
+    print(f"fastest: {fastest['config']} at {fastest['us_per_sample_step']:.3f} us per sample-step", flush=True)
+    return rows, fastest["config"]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connectome", default=None)
-    parser.add_argument("--tiles", nargs="+", default=["32x32", "32x64", "16x64", "32x128", "64x32", "16x32"])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024, 2268])
+    parser.add_argument("--lanes", type=int, default=2048, help="samples per step in the timing sweep")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--best-config", default=None, help="write the fastest configuration (json) here")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
@@ -97,12 +164,28 @@ def main(argv=None) -> int:
     print("machine:", json.dumps(info), flush=True)
     connectome = load_connectome(args.connectome, extent=15)
     rows, ok = equivalence(connectome, ["triton", "torch"])
-    tiles = [tuple(int(x) for x in t.split("x")) for t in args.tiles]
-    sweep = tile_sweep(connectome, tiles, args.batch_sizes)
+    sweep_rows, best = sweep(connectome, args.lanes)
+    if best != gpu_config():
+        from flycluster import gpu
+
+        gpu.CONFIG.update(best)
+        print("equivalence with the best configuration:", flush=True)
+        more, ok_best = equivalence(connectome, ["triton"])
+        rows += more
+        ok &= ok_best
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "equivalence": rows, "tile_sweep": sweep}, f, indent=1)
+            json.dump({"machine": info, "equivalence": rows, "sweep": sweep_rows, "best_config": best}, f, indent=1)
+    if args.best_config:
+        with open(args.best_config, "w") as f:
+            json.dump(best, f)
     return 0 if ok else 1
+
+
+def gpu_config() -> dict:
+    from flycluster import gpu
+
+    return dict(gpu.CONFIG)
 
 
 if __name__ == "__main__":

@@ -139,7 +139,14 @@ def main(argv=None) -> int:
     parser.add_argument("--flyvis-frames", type=int, default=80)
     parser.add_argument("--full", action="store_true", help="also simulate one full flow/0000-size network")
     parser.add_argument("--json", default=None, help="write the results to this file")
+    parser.add_argument("--triton-config", default=None,
+                        help="json file of Triton kernel options (benchmarks/cuda_check.py --best-config)")
     args = parser.parse_args(argv)
+    if args.triton_config:
+        from flycluster import gpu
+
+        with open(args.triton_config) as f:
+            gpu.CONFIG.update(json.load(f))
 
     from flycluster.connectome import load_connectome
     from flycluster.network import Network
@@ -152,6 +159,11 @@ def main(argv=None) -> int:
     print(f"connectome loaded in {load_s:.2f} s ({connectome.n_nodes} nodes, {connectome.n_edges} edges)",
           flush=True)
     results = {"machine": info, "extent": args.extent, "connectome_load_s": load_s, "kernels": {}}
+    if "triton" in args.kernels or (args.device == "cuda" and "auto" in args.kernels):
+        from flycluster import gpu
+
+        results["triton_config"] = dict(gpu.CONFIG)
+        print("triton kernel options:", json.dumps(gpu.CONFIG), flush=True)
     params = Network.initial(connectome).state_dict()
     for name in args.kernels:
         start = time.perf_counter()

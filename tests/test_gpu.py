@@ -51,20 +51,22 @@ def test_needs_cuda_or_the_interpreter(small, monkeypatch):
         Network(c, sd, kernel="triton")._kernel(0.01)
 
 
-@pytest.mark.parametrize("blocks", [(4, 4), (32, 32)])
-def test_interpreted_kernel_matches_native(small, monkeypatch, blocks):
-    """Steady state, fade-in, movie and NaN padding; 5 samples over two lane blocks when BLOCK_B = 4,
-    hexagon rows split over tiles when BLOCK_P = 4."""
+@pytest.mark.parametrize("config", [
+    {"block_p": 4, "block_b": 4, "unroll": 3, "lanes_first": True},  # rows split, 2 lane blocks, padded terms
+    {},  # the defaults
+])
+def test_interpreted_kernel_matches_native(small, monkeypatch, config):
+    """Steady state, fade-in, movie and NaN padding; 5 samples (two lane blocks of 4, or one of 32
+    with spare lanes)."""
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    monkeypatch.setattr(gpu, "BLOCK_P", blocks[0])
-    monkeypatch.setattr(gpu, "BLOCK_B", blocks[1])
+    monkeypatch.setattr(gpu, "CONFIG", {**gpu.CONFIG, **config})
     c, sd = small
     movie = smooth_random_movie(5, 4, extent=1, random_state=2)
     movie[3, 2:] = np.nan
     settings = dict(t_pre=0.03, t_fade_in=0.02)
     net = Network(c, sd, kernel="triton")
     kernel = net._kernel(0.01)
-    assert isinstance(kernel, gpu.TritonKernel) and (kernel.block_p, kernel.block_b) == blocks
+    assert isinstance(kernel, gpu.TritonKernel) and kernel.config == gpu.CONFIG
     fast = net.simulate(movie, 0.01, **settings)
     ref = Network(c, sd, kernel="native").simulate(movie, 0.01, **settings)
     np.testing.assert_array_equal(np.isnan(fast), np.isnan(ref))
@@ -73,3 +75,26 @@ def test_interpreted_kernel_matches_native(small, monkeypatch, blocks):
     # the steady state as well (all nodes, not only the central cells)
     np.testing.assert_allclose(net.steady_state(0.03, 0.01), Network(c, sd, kernel="native").steady_state(0.03, 0.01),
                                atol=2e-6)
+
+
+def test_padded_terms_keep_every_term_once():
+    target = np.array([0, 0, 0, 2, 2, 1])
+    delta = np.arange(6, dtype=np.int64) + 10
+    weight = np.arange(6, dtype=np.float32) + 1
+    ptr, d, w = gpu.pad_terms(target, delta, weight, n_types=3, multiple=4)
+    np.testing.assert_array_equal(ptr, [0, 4, 8, 12])
+    np.testing.assert_array_equal(d, [10, 11, 12, 0, 15, 0, 0, 0, 13, 14, 0, 0])
+    np.testing.assert_array_equal(w, [1, 2, 3, 0, 6, 0, 0, 0, 4, 5, 0, 0])
+
+
+def test_unknown_option_is_rejected(small, monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    c, sd = small
+    net = Network(c, sd, kernel="native")
+    from flycluster.stencil import StencilLayout
+
+    layout = StencilLayout.of(c)
+    with pytest.raises(ValueError, match="unknown Triton kernel options \\['block'\\]"):
+        gpu.TritonKernel(layout, np.ones(layout.n_terms, np.float32), np.ones(65, np.float32), np.zeros(65, np.float32),
+                         np.zeros(65, np.float32), device="cpu", block=3)
+    del net

@@ -23,8 +23,9 @@ import torch
 
 from flycluster.stencil import StencilLayout
 
-#: target positions and samples per Triton program
-BLOCK_P, BLOCK_B = 32, 32
+#: defaults of the Triton kernel: target positions (block_p) x samples (block_b) per program, terms
+#: loaded together (unroll), warps per program, software-pipeline stages, program order
+CONFIG = {"block_p": 32, "block_b": 32, "unroll": 4, "num_warps": 4, "num_stages": 1, "lanes_first": False}
 
 
 class TritonUnavailable(RuntimeError):
@@ -55,34 +56,44 @@ def _step_kernel():
 
     @triton.jit
     def stencil_step(R, Rn, V, frame, tile_pos, tile_hex, tile_type, term_ptr, term_delta, term_w,
-                     decay, drive, in_gain, batch, ramp,
-                     BLOCK_P: tl.constexpr, BLOCK_B: tl.constexpr, FADE: tl.constexpr, WHILE_LOOP: tl.constexpr):
-        tile = tl.program_id(0)
-        lanes = tl.program_id(1) * BLOCK_B + tl.arange(0, BLOCK_B)
-        lane_ok = lanes < batch
+                     decay, drive, in_gain, stride, ramp,
+                     BLOCK_P: tl.constexpr, BLOCK_B: tl.constexpr, UNROLL: tl.constexpr, FADE: tl.constexpr,
+                     LANES_FIRST: tl.constexpr, WHILE_LOOP: tl.constexpr):
+        if LANES_FIRST:  # consecutive programs: the same tile, neighbouring lanes
+            lane_block = tl.program_id(0)
+            tile = tl.program_id(1)
+        else:  # consecutive programs: neighbouring tiles, the same lanes
+            tile = tl.program_id(0)
+            lane_block = tl.program_id(1)
+        lanes = lane_block * BLOCK_B + tl.arange(0, BLOCK_B)
         slot = tile * BLOCK_P + tl.arange(0, BLOCK_P)
-        pos = tl.load(tile_pos + slot)  # int64 grid position, -1: unused slot
-        mask = (pos >= 0)[:, None] & lane_ok[None, :]
-        pos = tl.where(pos >= 0, pos, 0)
+        pos = tl.load(tile_pos + slot)  # grid position, -1: unused slot
+        used = pos >= 0
+        mask = used[:, None] & (lanes < stride)[None, :]
+        pos = tl.where(used, pos, 0).to(tl.int64)
         t = tl.load(tile_type + tile)
         k0 = tl.load(term_ptr + t)
-        k1 = tl.load(term_ptr + t + 1)
+        k1 = tl.load(term_ptr + t + 1)  # k1 - k0: a multiple of UNROLL (zero-weight padding terms)
         acc = tl.zeros((BLOCK_P, BLOCK_B), dtype=tl.float32)
         if WHILE_LOOP:  # Triton's interpreter cannot loop over range(tensor, tensor) with numpy >= 2.4
             k = k0
             while k < k1:
-                src = pos + tl.load(term_delta + k)
-                acc += tl.load(term_w + k) * tl.load(R + src[:, None] * batch + lanes[None, :], mask=mask, other=0.0)
-                k += 1
+                for u in tl.static_range(UNROLL):
+                    src = pos + tl.load(term_delta + k + u)
+                    acc += tl.load(term_w + k + u) * tl.load(R + src[:, None] * stride + lanes[None, :], mask=mask,
+                                                             other=0.0)
+                k += UNROLL
         else:  # the same body
-            for k in range(k0, k1):
-                src = pos + tl.load(term_delta + k)
-                acc += tl.load(term_w + k) * tl.load(R + src[:, None] * batch + lanes[None, :], mask=mask, other=0.0)
-        here = pos[:, None] * batch + lanes[None, :]
+            for k in range(k0, k1, UNROLL):
+                for u in tl.static_range(UNROLL):
+                    src = pos + tl.load(term_delta + k + u)
+                    acc += tl.load(term_w + k + u) * tl.load(R + src[:, None] * stride + lanes[None, :], mask=mask,
+                                                             other=0.0)
+        here = pos[:, None] * stride + lanes[None, :]
         x = acc + tl.load(drive + t) + tl.load(decay + t) * tl.load(V + here, mask=mask, other=0.0)
         hexal = tl.load(tile_hex + slot)  # -1: no movie input
         has_input = (hexal >= 0)[:, None] & mask
-        lum = tl.load(frame + tl.where(hexal >= 0, hexal, 0)[:, None] * batch + lanes[None, :],
+        lum = tl.load(frame + tl.where(hexal >= 0, hexal, 0).to(tl.int64)[:, None] * stride + lanes[None, :],
                       mask=has_input, other=0.0)
         if FADE:
             lum = 0.5 + ramp * (lum - 0.5)
@@ -94,7 +105,7 @@ def _step_kernel():
     return stencil_step
 
 
-def build_tiles(layout: StencilLayout, block: int = BLOCK_P):
+def build_tiles(layout: StencilLayout, block: int = 32):
     """Group every cell type's node positions into tiles of at most ``block`` positions.
 
     Consecutive runs of one type (hexagon rows; single nodes of sparse types) are packed greedily
@@ -126,6 +137,19 @@ def build_tiles(layout: StencilLayout, block: int = BLOCK_P):
     return tile_pos, np.asarray(types, dtype=np.int32)
 
 
+def pad_terms(term_target, term_delta, term_weight, n_types: int, multiple: int):
+    """Terms grouped by target type, each group padded with zero-weight terms (delta 0) to a
+    multiple of ``multiple``. Returns (term_ptr (n_types + 1,), delta, weight)."""
+    deltas, weights, ptr = [], [], [0]
+    for t in range(n_types):
+        mine = np.flatnonzero(term_target == t)
+        n_pad = -len(mine) % multiple
+        deltas += [term_delta[mine], np.zeros(n_pad, np.int64)]
+        weights += [term_weight[mine], np.zeros(n_pad, np.float32)]
+        ptr.append(ptr[-1] + len(mine) + n_pad)
+    return np.asarray(ptr, np.int32), np.concatenate(deltas), np.concatenate(weights)
+
+
 class TritonKernel:
     """Euler steps on CUDA with the Triton stencil kernel; the batch integrated at once.
 
@@ -137,22 +161,27 @@ class TritonKernel:
     decay, drive, input_gain : (n_types,) float32: 1 - a, a * bias, and a for the photoreceptor
         types (0 for the others).
     device : a CUDA device (or "cpu" with ``TRITON_INTERPRET=1``, for tests).
-    block_p, block_b : tile size (target positions x samples per program).
+    **config : overrides of :data:`CONFIG` (tile size, unrolling, warps, pipeline stages).
     """
 
-    default_batch_size = 1024
+    default_batch_size = 2048
 
-    def __init__(self, layout: StencilLayout, term_weight, decay, drive, input_gain, device="cuda",
-                 block_p: int | None = None, block_b: int | None = None):
+    def __init__(self, layout: StencilLayout, term_weight, decay, drive, input_gain, device="cuda", **config):
         self.device = torch.device(device)
         if self.device.type != "cuda" and not interpret_mode():
             raise TritonUnavailable("the Triton kernel needs a CUDA device (or TRITON_INTERPRET=1 to test it on CPU)")
+        unknown = set(config) - set(CONFIG)
+        if unknown:
+            raise ValueError(f"unknown Triton kernel options {sorted(unknown)}; known: {sorted(CONFIG)}")
+        self.config = {**CONFIG, **config}
         self.kernel = _step_kernel()
         self.layout = layout
-        self.block_p, self.block_b = int(block_p or BLOCK_P), int(block_b or BLOCK_B)
+        self.block_p, self.block_b = int(self.config["block_p"]), int(self.config["block_b"])
         n_types = len(decay)
         term_weight = np.asarray(term_weight, dtype=np.float32)
         keep = term_weight != 0  # clamped strengths: exact to skip, relu(V) is finite
+        term_ptr, term_delta, term_w = pad_terms(layout.term_target[keep], layout.term_delta[keep], term_weight[keep],
+                                                 n_types, int(self.config["unroll"]))
         tile_pos, tile_type = build_tiles(layout, self.block_p)
         # hexal of every tile slot on an input (photoreceptor) type, else -1
         hex_of = np.full(layout.type_stride, -1, dtype=np.int64)
@@ -164,12 +193,12 @@ class TritonKernel:
         def dev(array, dtype):
             return torch.as_tensor(np.ascontiguousarray(array, dtype=dtype)).to(self.device)
 
-        self.tile_pos = dev(tile_pos, np.int64)
-        self.tile_hex = dev(tile_hex, np.int64)
+        self.tile_pos = dev(tile_pos, np.int32)
+        self.tile_hex = dev(tile_hex, np.int32)
         self.tile_type = dev(tile_type, np.int32)
-        self.term_ptr = dev(np.searchsorted(layout.term_target[keep], np.arange(n_types + 1)), np.int32)
-        self.term_delta = dev(layout.term_delta[keep], np.int64)
-        self.term_w = dev(term_weight[keep], np.float32)
+        self.term_ptr = dev(term_ptr, np.int32)
+        self.term_delta = dev(term_delta, np.int32)
+        self.term_w = dev(term_w, np.float32)
         self.decay = dev(decay, np.float32)
         self.drive = dev(drive, np.float32)
         self.in_gain = dev(input_gain, np.float32)
@@ -177,20 +206,27 @@ class TritonKernel:
         self.record_position = torch.as_tensor(layout.record_position).to(self.device)
         self.n_tiles = len(tile_type)
 
-    def _grids(self, v0: np.ndarray, batch: int):
-        """V and relu(V) grids (n_positions, batch) holding ``v0`` at every node, zero elsewhere."""
-        v = torch.zeros((self.layout.n_positions, batch), dtype=torch.float32, device=self.device)
+    def _lanes(self, batch: int) -> int:
+        """Lanes (samples) per grid row: the batch rounded up to whole lane blocks."""
+        return -(-batch // self.block_b) * self.block_b
+
+    def _grids(self, v0: np.ndarray, lanes: int):
+        """V and relu(V) grids (n_positions, lanes) holding ``v0`` at every node, zero elsewhere."""
+        v = torch.zeros((self.layout.n_positions, lanes), dtype=torch.float32, device=self.device)
         v[self.node_position] = torch.as_tensor(np.asarray(v0, dtype=np.float32)).to(self.device)[:, None]
         return v, torch.relu(v), torch.zeros_like(v)
 
     def _step(self, v, r, rn, frame, ramp: float | None) -> None:
-        batch = v.shape[1]
-        grid = (self.n_tiles, -(-batch // self.block_b))
+        lanes = v.shape[1]
+        n_lane_blocks = lanes // self.block_b
+        c = self.config
+        grid = (n_lane_blocks, self.n_tiles) if c["lanes_first"] else (self.n_tiles, n_lane_blocks)
         self.kernel[grid](r, rn, v, frame, self.tile_pos, self.tile_hex, self.tile_type, self.term_ptr,
-                          self.term_delta, self.term_w, self.decay, self.drive, self.in_gain, batch,
+                          self.term_delta, self.term_w, self.decay, self.drive, self.in_gain, lanes,
                           0.0 if ramp is None else float(ramp),
-                          BLOCK_P=self.block_p, BLOCK_B=self.block_b, FADE=ramp is not None,
-                          WHILE_LOOP=interpret_mode())
+                          BLOCK_P=self.block_p, BLOCK_B=self.block_b, UNROLL=int(c["unroll"]),
+                          FADE=ramp is not None, LANES_FIRST=bool(c["lanes_first"]), WHILE_LOOP=interpret_mode(),
+                          num_warps=int(c["num_warps"]), num_stages=int(c["num_stages"]))
 
     def run(self, v0: np.ndarray, movie: np.ndarray, n_fade: int = 0, ramp=None) -> np.ndarray:
         """Central-cell voltages (samples, frames, n_types) float32 for ``movie``.
@@ -198,12 +234,15 @@ class TritonKernel:
         v0 : (n_nodes,) initial voltages of every sample. movie : (samples, frames, n_hexals) float32
         without NaN. The first ``n_fade`` steps feed ``0.5 + ramp[k] * (movie[:, 0] - 0.5)``.
         """
-        batch, n_frames, _ = movie.shape
-        # (frames, hexals, samples) on the device: transposed there, not on the host
-        frames = torch.from_numpy(np.ascontiguousarray(movie, dtype=np.float32)).to(self.device)
-        frames = frames.permute(1, 2, 0).contiguous()
-        v, r, rn = self._grids(v0, batch)
-        out = torch.empty((n_frames, len(self.record_position), batch), dtype=torch.float32, device=self.device)
+        batch, n_frames, n_hex = movie.shape
+        lanes = self._lanes(batch)
+        # (frames, hexals, lanes) on the device, transposed there; spare lanes see grey
+        upload = torch.from_numpy(np.ascontiguousarray(movie, dtype=np.float32)).to(self.device)
+        frames = torch.full((n_frames, n_hex, lanes), 0.5, dtype=torch.float32, device=self.device)
+        frames[:, :, :batch] = upload.permute(1, 2, 0)
+        del upload
+        v, r, rn = self._grids(v0, lanes)
+        out = torch.empty((n_frames, len(self.record_position), lanes), dtype=torch.float32, device=self.device)
         for k in range(n_fade):
             self._step(v, r, rn, frames[0], float(ramp[k]))
             r, rn = rn, r
@@ -211,12 +250,13 @@ class TritonKernel:
             self._step(v, r, rn, frames[f], None)
             r, rn = rn, r
             torch.index_select(v, 0, self.record_position, out=out[f])
-        return out.permute(2, 0, 1).contiguous().cpu().numpy()
+        return out[:, :, :batch].permute(2, 0, 1).contiguous().cpu().numpy()
 
     def relax(self, v0: np.ndarray, n_steps: int, luminance: float = 0.5) -> np.ndarray:
         """(n_nodes,) float32 voltages after ``n_steps`` steps of constant ``luminance`` from ``v0``."""
-        v, r, rn = self._grids(v0, 1)
-        frame = torch.full((len(self.layout.hex_position), 1), float(luminance), dtype=torch.float32,
+        lanes = self._lanes(1)
+        v, r, rn = self._grids(v0, lanes)
+        frame = torch.full((len(self.layout.hex_position), lanes), float(luminance), dtype=torch.float32,
                            device=self.device)
         for _ in range(n_steps):
             self._step(v, r, rn, frame, None)

@@ -303,8 +303,12 @@ class Network:
         with torch.no_grad():
             for start in range(0, n_samples, batch_size):
                 stop = min(start + batch_size, n_samples)
-                frames = np.array(movie[start:stop], dtype=np.float32)  # (batch, frames, hexals)
-                np.nan_to_num(frames, copy=False, nan=GREY)  # padding frames: masked below
+                frames = movie[start:stop]  # (batch, frames, hexals)
+                if (first_nan[start:stop] < n_frames).any() or not isinstance(frames, np.ndarray):
+                    frames = np.array(frames, dtype=np.float32)
+                    np.nan_to_num(frames, copy=False, nan=GREY)  # padding frames: masked below
+                else:  # no copy of a float32 array without padding (the kernels never write to it)
+                    frames = np.asarray(frames, dtype=np.float32)
                 out[start:stop] = kernel.run(v0, frames, n_fade, ramp)
                 report.update(stop)
         self._mask_nan_padding(out, first_nan, n_fade)
@@ -356,6 +360,13 @@ class Network:
         chunk = max(1, int(2**25 // max(n_frames * shape[2], 1)))
         for start in range(0, n_samples, chunk):
             block = np.asarray(movie[start:start + chunk], dtype=np.float32)
+            low, high = block.min(initial=np.inf), block.max(initial=-np.inf)  # NaN if any is NaN
+            if not (np.isnan(low) or np.isnan(high)):  # the common case: two passes, no copies
+                if low < -_RANGE_TOLERANCE or high > 1 + _RANGE_TOLERANCE:
+                    raise StimulusError(
+                        f"movie values must be luminances in [0, 1]; samples {start}..{start + len(block) - 1} "
+                        f"span [{low:.4g}, {high:.4g}]")
+                continue
             nan = np.isnan(block)
             if nan.any():
                 frame_nan = nan.all(axis=2)
