@@ -150,6 +150,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connectome", default=None)
     parser.add_argument("--lanes", type=int, default=2048, help="samples per step in the timing sweep")
+    parser.add_argument("--no-sweep", action="store_true", help="only the equivalence checks")
     parser.add_argument("--json", default=None)
     parser.add_argument("--best-config", default=None, help="write the fastest configuration (json) here")
     args = parser.parse_args(argv)
@@ -164,7 +165,7 @@ def main(argv=None) -> int:
     print("machine:", json.dumps(info), flush=True)
     connectome = load_connectome(args.connectome, extent=15)
     rows, ok = equivalence(connectome, ["triton", "torch"])
-    sweep_rows, best = sweep(connectome, args.lanes)
+    sweep_rows, best = sweep(connectome, args.lanes) if not args.no_sweep else ([], gpu_config())
     if best != gpu_config():
         from flycluster import gpu
 

@@ -25,7 +25,7 @@ from flycluster.stencil import StencilLayout
 
 #: defaults of the Triton kernel: target positions (block_p) x samples (block_b) per program, terms
 #: loaded together (unroll), warps per program, software-pipeline stages, program order
-CONFIG = {"block_p": 32, "block_b": 32, "unroll": 4, "num_warps": 4, "num_stages": 1, "lanes_first": False}
+CONFIG = {"block_p": 64, "block_b": 32, "unroll": 4, "num_warps": 4, "num_stages": 1, "lanes_first": False}
 
 
 class TritonUnavailable(RuntimeError):
@@ -164,7 +164,7 @@ class TritonKernel:
     **config : overrides of :data:`CONFIG` (tile size, unrolling, warps, pipeline stages).
     """
 
-    default_batch_size = 2048
+    default_batch_size = 1024
 
     def __init__(self, layout: StencilLayout, term_weight, decay, drive, input_gain, device="cuda", **config):
         self.device = torch.device(device)
