@@ -17,6 +17,7 @@ kernel on the CPU through numpy, which the tests use to check it without a GPU.
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext as _no_context
 
 import numpy as np
 import torch
@@ -205,6 +206,17 @@ class TritonKernel:
         self.node_position = torch.as_tensor(layout.node_position).to(self.device)
         self.record_position = torch.as_tensor(layout.record_position).to(self.device)
         self.n_tiles = len(tile_type)
+        if self.device.type == "cuda":  # compile now: a GPU Triton cannot target means the fallback, not a crash later
+            try:
+                v, r, rn = self._grids(np.zeros(len(layout.node_position), np.float32), self.block_b)
+                frame = torch.full((len(layout.hex_position), self.block_b), 0.5, device=self.device)
+                for ramp in (None, 0.5):  # both variants of the kernel
+                    self._step(v, r, rn, frame, ramp)
+                torch.cuda.synchronize(self.device)
+            except Exception as exc:  # triton raises several types (compilation, out of resources, driver)
+                name = torch.cuda.get_device_name(self.device)
+                raise TritonUnavailable(f"Triton could not compile or run the kernel on {name}: "
+                                        f"{type(exc).__name__}: {str(exc)[:300]}") from exc
 
     def _lanes(self, batch: int) -> int:
         """Lanes (samples) per grid row: the batch rounded up to whole lane blocks."""
@@ -221,6 +233,11 @@ class TritonKernel:
         n_lane_blocks = lanes // self.block_b
         c = self.config
         grid = (n_lane_blocks, self.n_tiles) if c["lanes_first"] else (self.n_tiles, n_lane_blocks)
+        with torch.cuda.device(self.device) if self.device.type == "cuda" else _no_context():  # e.g. cuda:1
+            self._launch(grid, v, r, rn, frame, ramp, lanes)
+
+    def _launch(self, grid, v, r, rn, frame, ramp, lanes) -> None:
+        c = self.config
         self.kernel[grid](r, rn, v, frame, self.tile_pos, self.tile_hex, self.tile_type, self.term_ptr,
                           self.term_delta, self.term_w, self.decay, self.drive, self.in_gain, lanes,
                           0.0 if ramp is None else float(ramp),
