@@ -5,9 +5,11 @@ import matplotlib
 matplotlib.use("Agg")
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
-# without a GPU, run the Triton kernel in Triton's interpreter (tests/test_gpu.py); this has to be
+# without CUDA, run the Triton kernel in Triton's interpreter (tests/test_gpu.py); this has to be
 # set before triton is first imported, which decorates its own language functions accordingly
-if not os.path.exists("/dev/nvidia0"):
+import torch  # noqa: E402
+
+if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest  # noqa: E402

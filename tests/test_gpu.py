@@ -1,12 +1,14 @@
-"""The Triton (CUDA) stencil kernel, run on the CPU by Triton's interpreter (TRITON_INTERPRET=1).
+"""The Triton (CUDA) stencil kernel: on CUDA where torch sees a GPU, else on the CPU in Triton's
+interpreter (TRITON_INTERPRET=1, set by conftest.py before triton is imported).
 
 The interpreter executes the same kernel code with numpy, so these tests check its indexing,
-masks, tiling, fade-in and input handling without a GPU; ``benchmarks/cuda_check.py`` checks it on
-CUDA against the flyvis fixtures.
+masks, tiling, fade-in and input handling without a GPU; ``benchmarks/cuda_check.py`` also checks
+it on CUDA against the flyvis fixtures.
 """
 
 import numpy as np
 import pytest
+import torch
 
 from flycluster import gpu
 from flycluster.connectome import load_connectome
@@ -15,6 +17,7 @@ from flycluster.stencil import StencilLayout
 from flycluster.synthetic import smooth_random_movie
 
 triton = pytest.importorskip("triton", reason="triton is installed with the test extra on Linux x86-64")
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # cpu: in the interpreter
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +62,12 @@ def test_needs_cuda_or_the_interpreter(small, monkeypatch):
 def test_interpreted_kernel_matches_native(small, monkeypatch, config):
     """Steady state, fade-in, movie and NaN padding, against the native kernel (the interpreter
     takes about 50 ms per program and step, hence few steps)."""
-    monkeypatch.setenv("TRITON_INTERPRET", "1")
     monkeypatch.setattr(gpu, "CONFIG", {**gpu.CONFIG, **config})
     c, sd = small
     movie = smooth_random_movie(5, 2, extent=1, random_state=2)
     movie[3, 1:] = np.nan
     settings = dict(t_pre=0.01, t_fade_in=0.02)
-    net = Network(c, sd, kernel="triton")
+    net = Network(c, sd, kernel="triton", device=DEVICE)
     kernel = net._kernel(0.01)
     assert isinstance(kernel, gpu.TritonKernel) and kernel.config == gpu.CONFIG
     fast = net.simulate(movie, 0.01, **settings)
