@@ -11,12 +11,13 @@ With a_i = dt / max(tau_i, dt) this is computed as
 with the sparse weight matrix W (targets x sources, CSR) pre-scaled by a. The state is laid
 out (nodes, samples) so that the sparse product reads contiguous rows of the batch.
 
-Three kernels share this math and one interface (``run``, ``relax``, ``default_batch_size``):
-the native stencil kernel (:class:`flycluster.native.NativeKernel`, compiled C, the default on
-CPU), :class:`CpuKernel` (scipy's CSR product accumulating in place, split over row blocks in
+Four kernels share this math and one interface (``run``, ``relax``, ``default_batch_size``):
+the two stencil kernels, :class:`flycluster.native.NativeKernel` (compiled C, the default on CPU)
+and :class:`flycluster.gpu.TritonKernel` (the default on CUDA), and the two sparse-matrix kernels
+here: :class:`CpuKernel` (scipy's CSR product accumulating in place, split over row blocks in
 threads, numpy elementwise; the CPU fallback where no C compiler is found) and
-:class:`TorchKernel` (torch CSR ``addmm``), used on CUDA (and usable on CPU, which the tests use
-to check all agree).
+:class:`TorchKernel` (torch CSR ``addmm``; the CUDA fallback where triton is missing, and usable
+on CPU, which the tests use to check all agree).
 """
 
 from __future__ import annotations
@@ -200,6 +201,7 @@ class TorchKernel(_SteppingKernel):
         index_dtype = torch.int32 if self.device.type == "cuda" else torch.int64
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
             self.weights = torch.sparse_csr_tensor(
                 torch.from_numpy(w.indptr.astype(np.int64)).to(index_dtype),
                 torch.from_numpy(w.indices.astype(np.int64)).to(index_dtype),
