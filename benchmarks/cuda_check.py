@@ -61,10 +61,9 @@ def time_steps(connectome, config: dict, lanes: int, n_steps: int = 20, device: 
     from flycluster.network import Network
 
     from flycluster.gpu import TritonKernel
-    from flycluster.stencil import StencilLayout
 
     net = Network(connectome, Network.initial(connectome).state_dict(), device=device, kernel="triton")
-    kernel = TritonKernel(StencilLayout.of(connectome), *_kernel_arrays(net), device=device, **config)
+    kernel = TritonKernel(*net.stencil_arrays(0.01), device=device, **config)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     v, r, rn = kernel._grids(net.steady_state(0.0, 0.01), lanes)
     frame = torch.full((net.n_hexals, lanes), 0.5, dtype=torch.float32, device=device)
@@ -81,23 +80,6 @@ def time_steps(connectome, config: dict, lanes: int, n_steps: int = 20, device: 
         sync()
         best = min(best, time.perf_counter() - start)
     return 1e6 * best / (n_steps * lanes)
-
-
-def _kernel_arrays(net, dt=0.01):
-    """(term_weight, decay, drive, input_gain) of ``net`` as the stencil kernels take them."""
-    from flycluster.dynamics import scaled_edge_weights
-    from flycluster.stencil import StencilLayout
-
-    c = net.connectome
-    layout = StencilLayout.of(c)
-    node_gain = net._gain(dt)
-    first = np.unique(c.node_type, return_index=True)[1]
-    gain, bias = node_gain[first], net._node_bias[first]
-    input_gain = np.zeros_like(gain)
-    inputs = np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])
-    input_gain[inputs] = gain[inputs]
-    weights = layout.term_weights(scaled_edge_weights(net._edge_weight, c.edge_target, node_gain))
-    return weights, (1 - gain).astype(np.float32), (gain * bias).astype(np.float32), input_gain
 
 
 VARIANTS = {  # one option changed at a time from the defaults (flycluster.gpu.CONFIG)

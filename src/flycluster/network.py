@@ -215,21 +215,28 @@ class Network:
         """(n_nodes,) float32 a = dt / max(tau, dt) of every node."""
         return (np.float32(dt) / np.maximum(self._node_tau, np.float32(dt))).astype(np.float32)
 
+    def stencil_arrays(self, dt: float) -> tuple:
+        """What the stencil kernels take: (layout, term weights (n_terms,), decay, drive, input gain
+        (n_types,) each), all float32 and scaled for step ``dt`` (see :mod:`flycluster.stencil`).
+
+        Raises ``ValueError`` when the parameters are not translation invariant."""
+        c = self.connectome
+        layout = StencilLayout.of(c)
+        node_gain = self._gain(dt)
+        first = np.unique(c.node_type, return_index=True)[1]  # one node per cell type (all share tau, bias)
+        gain, bias = node_gain[first], self._node_bias[first]
+        edge_weight = scaled_edge_weights(self._edge_weight, c.edge_target, node_gain)
+        input_gain = np.zeros_like(gain)
+        inputs = np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])
+        input_gain[inputs] = gain[inputs]
+        return (layout, layout.term_weights(edge_weight), (1 - gain).astype(np.float32),
+                (gain * bias).astype(np.float32), input_gain)
+
     def _stencil_kernel(self, dt: float, name: str, fallback: str):
         """The ``name`` ("native" or "triton") stencil kernel, or None (with one warning) where it
         cannot run and kernel='auto'."""
-        c = self.connectome
         try:
-            layout = StencilLayout.of(c)
-            node_gain = self._gain(dt)
-            first = np.unique(c.node_type, return_index=True)[1]  # one node per cell type (all share tau, bias)
-            gain, bias = node_gain[first], self._node_bias[first]
-            edge_weight = scaled_edge_weights(self._edge_weight, c.edge_target, node_gain)
-            input_gain = np.zeros_like(gain)
-            inputs = np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])
-            input_gain[inputs] = gain[inputs]
-            args = (layout, layout.term_weights(edge_weight), (1 - gain).astype(np.float32),
-                    (gain * bias).astype(np.float32), input_gain)
+            args = self.stencil_arrays(dt)
             if name == "triton":
                 return TritonKernel(*args, device=self.device)
             n_threads = torch.get_num_threads()
