@@ -58,9 +58,8 @@ def equivalence(connectome, kernels) -> tuple[list[dict], bool]:
 
 def time_steps(connectome, config: dict, lanes: int, n_steps: int = 20, device: str = "cuda") -> float:
     """Microseconds per sample-step of the Triton kernel alone (no transfers), ``lanes`` samples."""
-    from flycluster.network import Network
-
     from flycluster.gpu import TritonKernel
+    from flycluster.network import Network
 
     net = Network(connectome, Network.initial(connectome).state_dict(), device=device, kernel="triton")
     kernel = TritonKernel(*net.stencil_arrays(0.01), device=device, **config)
@@ -141,16 +140,15 @@ def main(argv=None) -> int:
         return 2
     import triton
 
+    from flycluster import gpu
     from flycluster.connectome import load_connectome
 
     info = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "triton": triton.__version__}
     print("machine:", json.dumps(info), flush=True)
     connectome = load_connectome(args.connectome, extent=15)
     rows, ok = equivalence(connectome, ["triton", "torch"])
-    sweep_rows, best = sweep(connectome, args.lanes) if not args.no_sweep else ([], gpu_config())
-    if best != gpu_config():
-        from flycluster import gpu
-
+    sweep_rows, best = sweep(connectome, args.lanes) if not args.no_sweep else ([], dict(gpu.CONFIG))
+    if best != gpu.CONFIG:
         gpu.CONFIG.update(best)
         print("equivalence with the best configuration:", flush=True)
         more, ok_best = equivalence(connectome, ["triton"])
@@ -163,12 +161,6 @@ def main(argv=None) -> int:
         with open(args.best_config, "w") as f:
             json.dump(best, f)
     return 0 if ok else 1
-
-
-def gpu_config() -> dict:
-    from flycluster import gpu
-
-    return dict(gpu.CONFIG)
 
 
 if __name__ == "__main__":

@@ -124,11 +124,13 @@ def full_run(net, batch_size, seed=0):
 
 
 def main(argv=None) -> int:
+    from flycluster.network import KERNELS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connectome", default=None, help="connectome json (default: fetched)")
     parser.add_argument("--extent", type=int, default=15)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--kernels", nargs="+", default=["auto"], choices=["auto", "native", "scipy", "triton", "torch"],
+    parser.add_argument("--kernels", nargs="+", default=["auto"], choices=KERNELS,
                         help="simulation kernels to time (the first one is compared with flyvis)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--frames", type=int, default=40, help="movie frames per timed run")

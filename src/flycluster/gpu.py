@@ -4,20 +4,20 @@ Same math and layout as the native CPU kernel (``csrc/stencil.c``): every cell t
 its own zero-padded hexagonal grid, and the synaptic sum of the target at grid position p is
 ``sum_k w[k] * relu(V)[p + delta[k]]`` over the terms k of its cell type. Here the grids hold the
 whole batch, ``(n_positions, batch)`` float32 with samples contiguous, and one Triton program
-computes a *tile* of ``BLOCK_P`` target positions of one cell type for ``BLOCK_B`` samples: per term
+computes a *tile* of ``block_p`` target positions of one cell type for ``block_b`` samples: per term
 it loads one ``(BLOCK_P, BLOCK_B)`` block of relu(V) (coalesced along the samples), scales and
 accumulates it, then applies decay, drive and the movie input and writes V and relu(V).
 
-Triton ships with PyTorch's CUDA builds on Linux. Where it is missing (or the parameters are not
-translation invariant), :class:`flycluster.network.Network` uses :class:`flycluster.dynamics.TorchKernel`
-(cuSPARSE CSR products) instead, with one warning. With ``TRITON_INTERPRET=1`` Triton runs the
+Triton ships with PyTorch's CUDA builds on Linux. Where it is missing or cannot compile for the
+GPU (or the parameters are not translation invariant), :class:`flycluster.network.Network` uses
+:class:`flycluster.dynamics.TorchKernel` (cuSPARSE CSR products) instead, with one warning. With ``TRITON_INTERPRET=1`` Triton runs the
 kernel on the CPU through numpy, which the tests use to check it without a GPU.
 """
 
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext as _no_context
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -229,21 +229,19 @@ class TritonKernel:
         return v, torch.relu(v), torch.zeros_like(v)
 
     def _step(self, v, r, rn, frame, ramp: float | None) -> None:
+        """One Euler step of the grids ``v`` (in place) and ``r`` = relu(v) -> ``rn``."""
+        c = self.config
         lanes = v.shape[1]
         n_lane_blocks = lanes // self.block_b
-        c = self.config
         grid = (n_lane_blocks, self.n_tiles) if c["lanes_first"] else (self.n_tiles, n_lane_blocks)
-        with torch.cuda.device(self.device) if self.device.type == "cuda" else _no_context():  # e.g. cuda:1
-            self._launch(grid, v, r, rn, frame, ramp, lanes)
-
-    def _launch(self, grid, v, r, rn, frame, ramp, lanes) -> None:
-        c = self.config
-        self.kernel[grid](r, rn, v, frame, self.tile_pos, self.tile_hex, self.tile_type, self.term_ptr,
-                          self.term_delta, self.term_w, self.decay, self.drive, self.in_gain, lanes,
-                          0.0 if ramp is None else float(ramp),
-                          BLOCK_P=self.block_p, BLOCK_B=self.block_b, UNROLL=int(c["unroll"]),
-                          FADE=ramp is not None, LANES_FIRST=bool(c["lanes_first"]), WHILE_LOOP=interpret_mode(),
-                          num_warps=int(c["num_warps"]), num_stages=int(c["num_stages"]))
+        with torch.cuda.device(self.device) if self.device.type == "cuda" else nullcontext():  # e.g. cuda:1
+            self.kernel[grid](r, rn, v, frame, self.tile_pos, self.tile_hex, self.tile_type, self.term_ptr,
+                              self.term_delta, self.term_w, self.decay, self.drive, self.in_gain, lanes,
+                              0.0 if ramp is None else float(ramp),
+                              BLOCK_P=self.block_p, BLOCK_B=self.block_b, UNROLL=int(c["unroll"]),
+                              FADE=ramp is not None, LANES_FIRST=bool(c["lanes_first"]),
+                              WHILE_LOOP=interpret_mode(), num_warps=int(c["num_warps"]),
+                              num_stages=int(c["num_stages"]))
 
     def run(self, v0: np.ndarray, movie: np.ndarray, n_fade: int = 0, ramp=None) -> np.ndarray:
         """Central-cell voltages (samples, frames, n_types) float32 for ``movie``.
@@ -254,7 +252,7 @@ class TritonKernel:
         batch, n_frames, n_hex = movie.shape
         lanes = self._lanes(batch)
         # (frames, hexals, lanes) on the device, transposed there; spare lanes see grey
-        upload = torch.from_numpy(np.ascontiguousarray(movie, dtype=np.float32)).to(self.device)
+        upload = torch.from_numpy(np.require(movie, np.float32, ["C", "W"])).to(self.device)  # W: torch wants it
         frames = torch.full((n_frames, n_hex, lanes), 0.5, dtype=torch.float32, device=self.device)
         frames[:, :, :batch] = upload.permute(1, 2, 0)
         del upload

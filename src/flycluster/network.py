@@ -310,12 +310,10 @@ class Network:
         with torch.no_grad():
             for start in range(0, n_samples, batch_size):
                 stop = min(start + batch_size, n_samples)
-                frames = movie[start:stop]  # (batch, frames, hexals)
-                if (first_nan[start:stop] < n_frames).any() or not isinstance(frames, np.ndarray):
-                    frames = np.array(frames, dtype=np.float32)
-                    np.nan_to_num(frames, copy=False, nan=GREY)  # padding frames: masked below
-                else:  # no copy of a float32 array without padding (the kernels never write to it)
-                    frames = np.asarray(frames, dtype=np.float32)
+                # (batch, frames, hexals); not copied when float32 without padding (kernels only read it)
+                frames = np.asarray(movie[start:stop], dtype=np.float32)
+                if (first_nan[start:stop] < n_frames).any():
+                    frames = np.nan_to_num(frames, nan=GREY)  # a copy; padding frames are masked below
                 out[start:stop] = kernel.run(v0, frames, n_fade, ramp)
                 report.update(stop)
         self._mask_nan_padding(out, first_nan, n_fade)
@@ -367,15 +365,9 @@ class Network:
         chunk = max(1, int(2**25 // max(n_frames * shape[2], 1)))
         for start in range(0, n_samples, chunk):
             block = np.asarray(movie[start:start + chunk], dtype=np.float32)
-            low, high = block.min(initial=np.inf), block.max(initial=-np.inf)  # NaN if any is NaN
-            if not (np.isnan(low) or np.isnan(high)):  # the common case: two passes, no copies
-                if low < -_RANGE_TOLERANCE or high > 1 + _RANGE_TOLERANCE:
-                    raise StimulusError(
-                        f"movie values must be luminances in [0, 1]; samples {start}..{start + len(block) - 1} "
-                        f"span [{low:.4g}, {high:.4g}]")
-                continue
-            nan = np.isnan(block)
-            if nan.any():
+            low, high = block.min(initial=np.inf), block.max(initial=-np.inf)  # NaN if any value is NaN
+            if np.isnan(low) or np.isnan(high):  # padding frames (or a malformed frame): find them
+                nan = np.isnan(block)
                 frame_nan = nan.all(axis=2)
                 partial = nan.any(axis=2) & ~frame_nan
                 if partial.any():
@@ -385,13 +377,11 @@ class Network:
                         "entirely-NaN frames (padding) are allowed")
                 has = frame_nan.any(axis=1)
                 first_nan[start:start + len(block)][has] = frame_nan[has].argmax(axis=1)
-            finite = block[~nan]
-            if finite.size and (finite.min() < -_RANGE_TOLERANCE or finite.max() > 1 + _RANGE_TOLERANCE):
+                low, high = np.nanmin(block, initial=np.inf), np.nanmax(block, initial=-np.inf)
+            if low < -_RANGE_TOLERANCE or high > 1 + _RANGE_TOLERANCE:  # infinities included
                 raise StimulusError(
                     f"movie values must be luminances in [0, 1]; samples {start}..{start + len(block) - 1} "
-                    f"span [{finite.min():.4g}, {finite.max():.4g}]")
-            if np.isinf(block).any():
-                raise StimulusError("movie contains infinite values")
+                    f"span [{low:.4g}, {high:.4g}]")
         return movie, first_nan
 
 
