@@ -13,6 +13,7 @@ import xarray as xr
 
 from flycluster import clustering
 from flycluster.clustering import INVALID_LABEL, cluster_cell_type
+from tolerances import BIC_RTOL, COVARIANCES_ATOL, EMBEDDING_ATOL, MEANS_ATOL
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clustering" / "umap_gmm.npz"
 
@@ -32,9 +33,10 @@ def test_same_labels_k_embedding_and_bic_as_flyvis(ref, result):
     assert result.attrs["n_clusters"] == int(ref["n_clusters"]) == 3
     np.testing.assert_array_equal(result["mask"].values, ref["mask"])
     np.testing.assert_array_equal(result["label"].values, ref["labels"])
-    np.testing.assert_allclose(result["embedding"].values, ref["embedding"], atol=1e-6)
+    # fixture from another CPU: tolerances from measured cross-CPU variation (tests/tolerances.py)
+    np.testing.assert_allclose(result["embedding"].values, ref["embedding"], rtol=0, atol=EMBEDDING_ATOL)
     np.testing.assert_array_equal(result["n_clusters"].values, ref["range_n_clusters"])
-    np.testing.assert_allclose(result["bic"].values, ref["bic"], rtol=1e-9)
+    np.testing.assert_allclose(result["bic"].values, ref["bic"], rtol=BIC_RTOL)
     assert int(result["n_clusters"][int(np.argmin(result["bic"].values))]) == 3
     # the planted groups are recovered and the constant network is masked as constant
     planted = ref["planted_group"]
@@ -52,9 +54,12 @@ def test_same_labels_k_embedding_and_bic_as_flyvis(ref, result):
 def test_mixture_is_reordered_to_the_cluster_numbering(ref, result):
     # flyvis' raw mixture component of each cluster: the raw label of its members
     raw_of_new = [int(np.unique(ref["labels_raw"][ref["labels"] == c])[0]) for c in range(3)]
+    # the weights are member fractions (exact); means and covariances carry the embedding's
+    # cross-CPU variation (tests/tolerances.py)
     np.testing.assert_allclose(result["weights"].values, ref["weights"][raw_of_new])
-    np.testing.assert_allclose(result["means"].values, ref["means"][raw_of_new])
-    np.testing.assert_allclose(result["covariances"].values, ref["covariances"][raw_of_new])
+    np.testing.assert_allclose(result["means"].values, ref["means"][raw_of_new], rtol=0, atol=MEANS_ATOL)
+    np.testing.assert_allclose(result["covariances"].values, ref["covariances"][raw_of_new], rtol=0,
+                               atol=COVARIANCES_ATOL)
     # clusters are numbered by mean task error: 0 best; the planted group 2 has the best error
     te = result["cluster_task_error"].values
     assert np.all(np.diff(te) > 0)
@@ -118,7 +123,7 @@ def test_nan_rows_raise_or_are_masked_without_changing_the_rest(ref):
     assert ds["mask_reason"].values[-1] == 2 and ds["label"].values[-1] == INVALID_LABEL
     # the NaN network never reaches UMAP: everything else is exactly the flyvis result
     np.testing.assert_array_equal(ds["label"].values[:-1], ref["labels"])
-    np.testing.assert_allclose(ds["embedding"].values[:-1], ref["embedding"], atol=1e-6)
+    np.testing.assert_allclose(ds["embedding"].values[:-1], ref["embedding"], rtol=0, atol=EMBEDDING_ATOL)
     assert ds.attrs["n_clusters"] == 3
 
 
@@ -165,7 +170,7 @@ def test_paper_range_with_duplicate_k_and_size_order(ref):
     assert ds.attrs["n_clusters"] == int(ref["paper_n_clusters"])
     assert ds.attrs["label_order"] == "size" and "task_error" not in ds
     np.testing.assert_array_equal(ds["n_clusters"].values, [2, 3, 4, 5])
-    np.testing.assert_allclose(ds["bic"].values, np.delete(ref["paper_bic"], 2), rtol=1e-9)
+    np.testing.assert_allclose(ds["bic"].values, np.delete(ref["paper_bic"], 2), rtol=BIC_RTOL)
     raw = ref["paper_labels_raw"]
     order = clustering.cluster_order(raw, int(ref["paper_n_clusters"]), None)
     expected = np.where(raw == INVALID_LABEL, INVALID_LABEL, np.argsort(order)[raw.clip(0)])
