@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from flycluster.errors import StimulusError
 from flycluster.formats.responses import open_responses, response_dataset, write_responses
 
 
@@ -35,17 +34,12 @@ def simulate_stimulus_file(network, stimulus_path, out_path, *, network_name: st
     """
     from flycluster.stimuli.io import read_stimulus
 
-    stimulus = read_stimulus(stimulus_path)
+    stimulus = read_stimulus(stimulus_path)  # validated: dt, t_pre, t_fade_in present and >= 0
     try:
         movie = stimulus["stimulus"].transpose("sample", "frame", "hexal").values
         attrs = stimulus.attrs
-        for key in ("dt",):
-            if key not in attrs:
-                raise StimulusError(f"stimulus file {stimulus_path} lacks attribute {key!r}")
-        responses = network.simulate(movie, dt=float(attrs["dt"]),
-                                     t_pre=float(attrs.get("t_pre", 0.0)),
-                                     t_fade_in=float(attrs.get("t_fade_in", 0.0)),
-                                     batch_size=batch_size)
+        responses = network.simulate(movie, dt=float(attrs["dt"]), t_pre=float(attrs["t_pre"]),
+                                     t_fade_in=float(attrs["t_fade_in"]), batch_size=batch_size)
         ds = response_dataset(np.asarray(responses), stimulus, list(network.cell_types),
                               network=network_name, checkpoint=checkpoint, task_error=task_error)
     finally:
