@@ -150,6 +150,24 @@ def test_read_cell_type_errors(tmp_path):
         formats_responses.read_cell_type([a, dup], "T4c")
 
 
+def test_not_a_response_file_is_named_by_both_readers(tmp_path):
+    """The xarray reader (first file) and the netCDF4 reader (later files) share one check."""
+    a = _write(tmp_path, "000", 1.0, 0.1)
+    bad = tmp_path / "bad.nc"
+    with xr.open_dataset(a) as ds:
+        ds = ds.load()
+    ds.attrs = {}  # responses without the network / stimulus_set attributes
+    ds.to_netcdf(bad)
+    expected = (r"response file .*bad.nc is not a flycluster response file: it lacks attributes "
+                r"\['network', 'stimulus_set'\]")
+    with pytest.raises(ValueError, match=expected):
+        formats_responses.read_cell_type([bad], "T4c")  # xarray path
+    with pytest.raises(ValueError, match=expected):
+        formats_responses.read_cell_type([a, bad], "T4c")  # netCDF4 path
+    with pytest.raises(ValueError, match=r"norms file .*bad.nc is not a flycluster norms file: it lacks variables"):
+        formats_norms.read_norms(bad)
+
+
 def test_response_norms(tmp_path):
     paths = [_write(tmp_path, f"{i:03d}", gain=i + 1.0, task_error=0.1 * i) for i in range(3)]
     norms = responses.response_norms(paths)
