@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flycluster import native, reproducible
+from flycluster import reproducible
+from flycluster.kernels import native
 from flycluster.clustering import cluster_cell_type
 from tolerances import BIC_RTOL, EMBEDDING_ATOL, MEANS_ATOL
 
@@ -97,14 +98,14 @@ def test_loosened_tolerances_still_catch_plausible_bugs(ref, bug):
 
 SIMULATE_CODE = f"""
     import numpy as np
-    from flycluster import native
+    from flycluster.kernels import native
     from flycluster.connectome import fetch_connectome, load_connectome
     from flycluster.network import Network
     with np.load({str(SIM_FIXTURE)!r}) as data:
         ref = {{k: data[k] for k in data.files}}
     params = {{k[len("param_"):]: v for k, v in ref.items() if k.startswith("param_")}}
     network = Network(load_connectome(fetch_connectome(), extent=15), params, source="fixture")
-    assert type(network._kernel(0.005)).__name__ == "NativeKernel"
+    assert type(network.kernel_for(0.005)).__name__ == "NativeKernel"
     movie = ref["movie_b"][[0, 2], :40]  # sample 1 has NaN padding
     out = network.simulate(movie, 0.005, t_pre=0.2)
     np.savez(OUT, responses=out, library=str(native.build_library()))

@@ -31,15 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
+from flycluster.reproducible import NUMPY_DISPATCH_ABOVE_BASELINE, PORTABLE_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_FIXTURE = ROOT / "tests" / "fixtures" / "clustering" / "umap_gmm.npz"
 SIM_FIXTURE = ROOT / "tests" / "fixtures" / "simulation" / "responses.npz"
 
 #: every numpy dispatch target above the x86-64-v2 baseline (numpy 2.x names)
-NUMPY_ABOVE_V2 = "X86_V3 X86_V4 AVX512_ICL AVX512_SPR"
-#: the settings of flycluster's portable mode (flycluster.reproducible.PORTABLE_ENV)
-PORTABLE = {"NUMBA_CPU_NAME": "generic", "NPY_DISABLE_CPU_FEATURES": NUMPY_ABOVE_V2,
-            "OPENBLAS_CORETYPE": "Nehalem", "FLYCLUSTER_NATIVE_FP_CONTRACT": "off"}
+NUMPY_ABOVE_V2 = NUMPY_DISPATCH_ABOVE_BASELINE
+#: the settings of flycluster's portable mode
+PORTABLE = dict(PORTABLE_ENV)
 
 VARIANTS: dict[str, dict[str, str]] = {
     "host": {},
@@ -49,7 +50,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "blas-haswell": {"OPENBLAS_CORETYPE": "Haswell"},
     "native-v3": {"FLYCLUSTER_NATIVE_MARCH": "x86-64-v3"},
     "native-v2": {"FLYCLUSTER_NATIVE_MARCH": "x86-64-v2"},
-    "avx2-machine": {"NUMBA_CPU_NAME": "haswell", "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+    "avx2-machine": {"NUMBA_CPU_NAME": "haswell", "NPY_DISABLE_CPU_FEATURES": "X86_V4,AVX512_ICL,AVX512_SPR",
                      "OPENBLAS_CORETYPE": "Haswell", "FLYCLUSTER_NATIVE_MARCH": "x86-64-v3"},
     "portable": dict(PORTABLE),
     "portable-native-v2": {**PORTABLE, "FLYCLUSTER_NATIVE_MARCH": "x86-64-v2"},
@@ -63,7 +64,7 @@ def worker(out: Path) -> None:
     from flycluster.clustering import cluster_cell_type
     from flycluster.connectome import fetch_connectome, load_connectome
     from flycluster.network import Network
-    from flycluster.stability import cluster_stability
+    from flycluster.clustering import cluster_stability
 
     result: dict[str, np.ndarray] = {}
     with np.load(CLUSTER_FIXTURE) as data:

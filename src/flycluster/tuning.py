@@ -19,7 +19,7 @@ from 0 = rightward as the moving-edge angle).
 
 Inputs are the moving-edge responses of one cell type across networks, an
 ``xarray.DataArray`` with dims ``(network, sample, frame)`` (as
-:func:`flycluster.responses.read_cell_type` returns them): sample coordinates ``angle`` (deg),
+:func:`flycluster.formats.responses.read_cell_type` returns them): sample coordinates ``angle`` (deg),
 ``speed`` (columns/s), ``intensity`` (0/1), ``width`` (LEDs), ``t_stim`` (s), and ``time`` (s)
 on ``frame``.
 """

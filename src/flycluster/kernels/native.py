@@ -8,7 +8,7 @@ cluster never load a half-written or foreign library. It is loaded with ctypes; 
 release the GIL, so chunks of samples run in parallel threads.
 
 When no compiler is found or the build fails, :func:`load_library` raises :class:`NativeUnavailable`
-and :class:`flycluster.network.Network` falls back to the scipy kernel with one warning. Set
+and :func:`flycluster.kernels.make_kernel` falls back to the scipy kernel with one warning. Set
 ``FLYCLUSTER_NATIVE=0`` to never try, ``CC`` to choose the compiler.
 """
 
@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from flycluster.connectome import default_cache_dir
-from flycluster.stencil import StencilLayout
+from flycluster.kernels.stencil import StencilLayout
 
-SOURCE = Path(__file__).with_name("csrc") / "stencil.c"
+#: the C source (``src/flycluster/csrc/stencil.c``, shipped as package data)
+SOURCE = Path(__file__).resolve().parent.parent / "csrc" / "stencil.c"
 #: must equal flycluster_stencil_abi() of the compiled library
 ABI = 1
 #: samples integrated together by one call (the vector width of the C code)
@@ -176,7 +177,7 @@ class NativeKernel:
 
     Parameters
     ----------
-    layout : :class:`flycluster.stencil.StencilLayout` of the connectome.
+    layout : :class:`flycluster.kernels.stencil.StencilLayout` of the connectome.
     term_weight : (n_terms,) float32 weight of each term, already multiplied by a = dt / max(tau, dt)
         of its target type.
     decay, drive, input_gain : (n_types,) float32: 1 - a, a * bias, and a for the photoreceptor
