@@ -37,7 +37,7 @@ def plot_hex_frame(ax, values, u, v, vmin: float = 0.0, vmax: float = 1.0,
     """Draw one frame (n_hexals,) on ``ax``; returns the PolyCollection (its array = values)."""
     values = np.asarray(values, dtype=float)
     collection = PolyCollection(hex_polygons(u, v), array=np.ma.masked_invalid(values),
-                                cmap=cmap, edgecolors="none", linewidths=0)
+                                cmap=cmap, edgecolors=(0.5, 0.5, 0.5, 0.25), linewidths=0.2)
     collection.set_clim(vmin, vmax)
     ax.add_collection(collection)
     x, y = hex_to_pixel(u, v)
