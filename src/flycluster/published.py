@@ -68,13 +68,22 @@ class _Record:
         if not isinstance(state, dict):
             raise PublishedClusteringError(
                 f"{self._qualname}: unexpected pickled state of type {type(state).__name__}")
+        bad = [k for k in state if not isinstance(k, str) or k.startswith("__")]
+        if bad:
+            raise PublishedClusteringError(f"{self._qualname}: refusing attributes {bad!r}")
         self.__dict__.update(state)
 
-    def get(self, name, default=None):
-        return self.__dict__.get(name, default)
-
     def __repr__(self):
-        return f"<record of {self._qualname}>"
+        return f"<record of {type(self)._qualname}>"
+
+
+def _field(record, name, default=None):
+    """An attribute of a record from its pickled state (never a method or class attribute)."""
+    return record.__dict__.get(name, default)
+
+
+def _is_record(obj, name=None):
+    return isinstance(obj, _Record) and (name is None or type(obj)._name == name)
 
 
 class _Inert:
@@ -238,7 +247,7 @@ def _find_inert(obj, path, seen):
         return f"{path} ({obj._qualname})"
     if isinstance(obj, _Record):
         items = [(k, v) for k, v in obj.__dict__.items()
-                 if not (obj._name == "Embedding" and k == "reducer")]
+                 if not (type(obj)._name == "Embedding" and k == "reducer")]
         children = [(f"{path}.{k}", v) for k, v in items]
     elif isinstance(obj, dict):
         children = [(f"{path}[{k!r}]", v) for k, v in obj.items()]
@@ -274,7 +283,7 @@ def load_flyvis_pickle(path):
     except Exception as e:  # truncated or malformed stream, bad opcode arguments
         raise PublishedClusteringError(f"{where} is not a readable pickle: "
                                        f"{type(e).__name__}: {e}") from None
-    if not (isinstance(obj, _Record) and obj._name == "GaussianMixtureClustering"):
+    if not _is_record(obj, "GaussianMixtureClustering"):
         kind = getattr(obj, "_qualname", type(obj).__name__)
         raise PublishedClusteringError(f"{where} holds {kind}, expected flyvis's "
                                        "GaussianMixtureClustering")
@@ -331,12 +340,12 @@ def read_flyvis_clustering(path, network_names=None, task_error=None,
     path = Path(path)
     where = f"published clustering {path}"
     rec = load_flyvis_pickle(path)
-    emb_rec = rec.get("embedding")
-    if not isinstance(emb_rec, _Record) or emb_rec._name != "Embedding":
+    emb_rec = _field(rec, "embedding")
+    if not _is_record(emb_rec, "Embedding"):
         raise PublishedClusteringError(f"{where}: no flyvis Embedding in 'embedding'")
-    embedding = emb_rec.get("_embedding")
-    mask = emb_rec.get("mask")
-    labels = rec.get("labels")
+    embedding = _field(emb_rec, "_embedding")
+    mask = _field(emb_rec, "mask")
+    labels = _field(rec, "labels")
     for name, value in (("embedding", embedding), ("mask", mask), ("labels", labels)):
         if not isinstance(value, np.ndarray):
             raise PublishedClusteringError(f"{where}: {name} is missing or not an array")
@@ -356,19 +365,19 @@ def read_flyvis_clustering(path, network_names=None, task_error=None,
     if len(network_names) != n:
         raise PublishedClusteringError(f"{where} has {n} networks, but {len(network_names)} "
                                        "network names were given")
-    scores = np.asarray(rec.get("scores") if rec.get("scores") is not None else [],
+    scores = np.asarray(_field(rec, "scores") if _field(rec, "scores") is not None else [],
                         dtype=np.float64)
-    ks = np.asarray(rec.get("n_clusters") if rec.get("n_clusters") is not None else [],
+    ks = np.asarray(_field(rec, "n_clusters") if _field(rec, "n_clusters") is not None else [],
                     dtype=np.int64)
     if scores.shape != ks.shape:
         raise PublishedClusteringError(f"{where}: {scores.size} BIC scores for {ks.size} k")
-    gm = rec.get("gm")
-    k = int(gm.get("n_components")) if isinstance(gm, _Record) else int(
+    gm = _field(rec, "gm")
+    k = int(_field(gm, "n_components")) if _is_record(gm) else int(
         len(np.unique(labels[mask])))
-    weights = np.asarray(gm.get("weights_"), np.float64) if isinstance(gm, _Record) and \
-        gm.get("weights_") is not None else np.full(k, np.nan)
-    means = np.asarray(gm.get("means_"), np.float64) if isinstance(gm, _Record) and \
-        gm.get("means_") is not None else np.full((k, n_comp), np.nan)
+    weights = np.asarray(_field(gm, "weights_"), np.float64) if _is_record(gm) and \
+        _field(gm, "weights_") is not None else np.full(k, np.nan)
+    means = np.asarray(_field(gm, "means_"), np.float64) if _is_record(gm) and \
+        _field(gm, "means_") is not None else np.full((k, n_comp), np.nan)
     covariances = _full_covariances(gm, k, n_comp)
 
     order = np.arange(k)
@@ -403,17 +412,17 @@ def read_flyvis_clustering(path, network_names=None, task_error=None,
         ds["task_error"] = ("network", task_error)
     ds["label"].attrs["description"] = f"cluster index; {INVALID_LABEL} = not clustered"
     ds["clustered"].attrs["description"] = "True = embedded and clustered (flyvis 'mask')"
-    range_n = rec.get("range_n_clusters")
+    range_n = _field(rec, "range_n_clusters")
     range_n = np.asarray(ks if range_n is None else range_n, dtype=np.int64)
     attrs = {"n_clusters": k, "range_n_clusters": range_n,
              "label_order": "task_error" if task_error is not None else "stored",
              "cell_type": cell_type or path.stem, "n_networks": n,
              "source": f"flyvis umap_and_clustering pickle {path.name}"}
     for key in ("n_init", "max_iter", "random_state"):
-        value = rec.get(key)
+        value = _field(rec, key)
         if isinstance(value, (int, float, np.integer, np.floating)):
             attrs[f"gmm_{key}"] = value
-    for key, value in (rec.get("kwargs") or {}).items():
+    for key, value in (_field(rec, "kwargs") or {}).items():
         if isinstance(value, (int, float, str, np.integer, np.floating)):
             attrs[f"gmm_{key}"] = value
     ds.attrs.update(attrs)
@@ -421,10 +430,10 @@ def read_flyvis_clustering(path, network_names=None, task_error=None,
 
 
 def _full_covariances(gm, k, d):
-    if not isinstance(gm, _Record) or gm.get("covariances_") is None:
+    if not _is_record(gm) or _field(gm, "covariances_") is None:
         return np.full((k, d, d), np.nan)
-    cov = np.asarray(gm.get("covariances_"), np.float64)
-    kind = gm.get("covariance_type", "full")
+    cov = np.asarray(_field(gm, "covariances_"), np.float64)
+    kind = _field(gm, "covariance_type", "full")
     if kind == "full":
         return cov
     if kind == "tied":
