@@ -120,9 +120,13 @@ def fake_flyvis(monkeypatch):
     class GaussianMixtureClustering:
         pass
 
-    GaussianMixtureClustering.__module__ = module.__name__
-    GaussianMixtureClustering.__qualname__ = "GaussianMixtureClustering"
-    module.GaussianMixtureClustering = GaussianMixtureClustering
+    class Embedding:
+        pass
+
+    for cls in (GaussianMixtureClustering, Embedding):
+        cls.__module__ = module.__name__
+        cls.__qualname__ = cls.__name__
+        setattr(module, cls.__name__, cls)
     for name in ("flyvis", "flyvis.analysis"):
         monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
     monkeypatch.setitem(sys.modules, module.__name__, module)
@@ -218,3 +222,28 @@ def test_compare_clusterings():
     ours = _ours_from(mi1).isel(network=slice(2, None))
     result = compare_clusterings(ours, mi1)
     assert result["n_compared"] == 9 and result["n_ours"] == 10 and result["ari"] == 1.0
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_every_pickle_protocol_rebuilds_arrays(tmp_path, fake_flyvis, protocol):
+    """Arrays pickled by protocol 2 (_codecs.encode), 3-4 (_reconstruct) and 5 (_frombuffer)."""
+    module = sys.modules["flyvis.analysis.clustering"]
+    emb = module.Embedding()
+    emb._embedding = np.array([[0.0, 1.0], [0.5, 0.25], [np.nan, np.nan], [1.0, 0.0]])
+    emb.mask = np.array([True, True, False, True])
+    emb.reducer = None
+    obj = fake_flyvis()
+    obj.embedding = emb
+    obj.labels = np.array([1, 0, -99999, 1])
+    obj.scores = [np.float64(3.5), np.float64(-1.25)]
+    obj.n_clusters = np.array([1, 2])
+    obj.range_n_clusters = [1, 2]
+    obj.kwargs = {"tol": 0.001}
+    path = tmp_path / "T5a.pickle"
+    path.write_bytes(pickle.dumps(obj, protocol=protocol))
+    ds = read_flyvis_clustering(path)
+    np.testing.assert_array_equal(ds["embedding"].values, emb._embedding)
+    assert ds["clustered"].values.tolist() == [True, True, False, True]
+    assert ds["label"].values.tolist() == [1, 0, -99999, 1]
+    assert ds["bic"].values.tolist() == [3.5, -1.25] and ds.attrs["n_clusters"] == 2
+    assert ds["cluster_size"].values.tolist() == [1, 2] and ds.attrs["cell_type"] == "T5a"

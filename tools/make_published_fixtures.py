@@ -10,14 +10,14 @@ flyvis's ``umap_and_clustering/<cell type>.pickle`` (downloaded with
 ``EnsembleEmbedding.from_cell_type`` (= ``Embedding(*umap_embedding(X, **embedding_kwargs))``)
 and ``.cluster.gaussian_mixture(**gm_kwargs)``. flyvis 1.2.0 has no code that writes the files,
 so this script builds the same objects with flyvis's own functions and ``pickle.dump``s them
-(protocol 4 and the default protocol 5).
+(Python's default protocol 4).
 
 Writes into tests/fixtures/published/:
 
 - ``umap_and_clustering/T4c.pickle``: 12 networks x 60 features, three planted groups, the
   paper's ``gm_kwargs`` (``range_n_clusters=[2, 3, 3, 4, 5]``, n_init 10 to stay cheap).
 - ``umap_and_clustering/Mi1.pickle``: 12 networks, one of them constant (masked), the
-  notebook's range 1..5; pickled with protocol 4 and flyvis's classes under their former
+  notebook's range 1..5; pickled with flyvis's classes under their former
   module name ``flyvision.analysis.clustering`` (the name of the package when the paper's
   results were made).
 - ``expected.npz``: per cell type, what flyvis's objects hold (labels, mask, scaled
