@@ -372,8 +372,13 @@ def read_flyvis_clustering(path, network_names=None, task_error=None,
     if scores.shape != ks.shape:
         raise PublishedClusteringError(f"{where}: {scores.size} BIC scores for {ks.size} k")
     gm = _field(rec, "gm")
-    k = int(_field(gm, "n_components")) if _is_record(gm) else int(
-        len(np.unique(labels[mask])))
+    n_components = _field(gm, "n_components") if _is_record(gm) else None
+    if not isinstance(n_components, (int, np.integer)) or isinstance(n_components, bool):
+        n_components = int(labels[mask].max()) + 1 if mask.any() else 0
+    k = int(n_components)
+    if mask.any() and (labels[mask].min() < 0 or labels[mask].max() >= k):
+        raise PublishedClusteringError(f"{where}: labels of clustered networks must lie in "
+                                       f"0..{k - 1}, found {sorted(set(labels[mask]))}")
     weights = np.asarray(_field(gm, "weights_"), np.float64) if _is_record(gm) and \
         _field(gm, "weights_") is not None else np.full(k, np.nan)
     means = np.asarray(_field(gm, "means_"), np.float64) if _is_record(gm) and \
