@@ -283,7 +283,9 @@ def _flash_dt(responses: xr.DataArray, dt):
     time = np.asarray(responses["time"].values, dtype=np.float64)
     if time.size < 2:
         raise ValueError("flash responses: cannot infer dt from a single frame; pass dt")
-    return float(time[1] - time[0])
+    # the step of a time coordinate frame * dt - t_pre carries rounding (0.0050000000000000044
+    # for dt = 1/200), which would move the window's first frame: round to 1e-12 s
+    return float(np.round(np.median(np.diff(time)), 12))
 
 
 def flash_response_index(responses: xr.DataArray, radius=6, on_intensity: float = 1.0,
@@ -305,9 +307,9 @@ def flash_response_index(responses: xr.DataArray, radius=6, on_intensity: float 
     4. ``FRI = (on - off) / (on + off + 1e-16)``, in [-1, 1] with ``nonnegative``:
        1 = responds to light increments (ON), -1 = to decrements (OFF).
 
-    Arithmetic follows flyvis's dtypes: for float32 responses the shift and the difference
-    are float32, the denominator is promoted to float64 by the 1e-16 and the quotient
-    returned as float64.
+    Arithmetic follows flyvis's dtypes: for float32 responses the shift, difference and sum
+    are float32, the denominator is promoted to float64 by the 1e-16, the quotient is
+    computed in float64 and stored as float32 (flyvis divides in place).
 
     Parameters
     ----------
@@ -326,7 +328,9 @@ def flash_response_index(responses: xr.DataArray, radius=6, on_intensity: float 
     t_stim : float
         Flash duration in s (end of the window; flyvis's Flashes default 1 s).
     dt : float, optional
-        Time step in s; default the ``dt`` attribute, else the time coordinate's step.
+        Time step in s; default the ``dt`` attribute (response files and
+        :func:`~flycluster.responses.read_cell_type` carry it), else the time coordinate's
+        step rounded to 1e-12 s.
 
     Returns
     -------
@@ -375,10 +379,12 @@ def flash_response_index(responses: xr.DataArray, radius=6, on_intensity: float 
         pos = np.flatnonzero(in_radius)
         on = stim.isel(sample=int(np.searchsorted(pos, on_idx[0]))).max(dim="frame")
         off = stim.isel(sample=int(np.searchsorted(pos, off_idx[0]))).max(dim="frame")
-        # flyvis: difference in the responses' dtype; (on + off) likewise, then + a float64
-        # array([1e-16]), which promotes the denominator (and the quotient) to float64
+        # flyvis: difference and sum in the responses' dtype, + a float64 array([1e-16]) that
+        # promotes the denominator to float64, then an in-place division into the difference:
+        # computed in float64, stored in the difference's dtype (float32 for our responses)
+        difference = on - off
         denominator = (on + off).astype(np.float64) + 1e-16
-        fri = (on - off).astype(np.float64) / denominator
+        fri = (difference.astype(np.float64) / denominator).astype(difference.dtype)
         out.append(fri)
     fri = xr.concat(out, dim=xr.DataArray(wanted, dims="radius", name="radius")) \
         if not scalar else out[0]
