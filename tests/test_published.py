@@ -247,3 +247,45 @@ def test_every_pickle_protocol_rebuilds_arrays(tmp_path, fake_flyvis, protocol):
     assert ds["label"].values.tolist() == [1, 0, -99999, 1]
     assert ds["bic"].values.tolist() == [3.5, -1.25] and ds.attrs["n_clusters"] == 2
     assert ds["cluster_size"].values.tolist() == [1, 2] and ds.attrs["cell_type"] == "T5a"
+
+
+def test_align_labels_and_side_by_side_figure():
+    from flycluster.plots.published import plot_published_side_by_side
+    from flycluster.published import align_labels
+
+    pub = read_flyvis_clustering(FOLDER / "T4c.pickle")
+    k = pub.attrs["n_clusters"]
+    permutation = np.roll(np.arange(k), 2)
+    ours = _ours_from(pub, permutation=permutation)
+    ours["embedding"] = pub["embedding"]
+    matched = align_labels(pub, ours)
+    np.testing.assert_array_equal(matched["label"].values, ours["label"].values)
+    assert adjusted_rand_score(matched["label"].values, pub["label"].values) == 1.0
+    for old in range(k):  # mixture parameters follow the renumbering
+        np.testing.assert_array_equal(matched["means"].values[permutation[old]],
+                                      pub["means"].values[old])
+    fig = plot_published_side_by_side(ours, pub, cell_type="T4c")
+    assert fig.comparison["ari"] == 1.0
+    assert "ARI 1.00 over 12 networks" in fig._suptitle.get_text()
+    assert "different k range" in fig._suptitle.get_text()
+    for ax, ds in ((fig.axes[0], ours), (fig.axes[1], matched)):
+        points = {c.get_gid(): c for c in ax.collections if c.get_gid()}
+        assert set(points) == {f"{i:03d}" for i in range(12)}
+        for i, name in enumerate(ds["network"].values):
+            np.testing.assert_allclose(points[name].get_offsets()[0], ds["embedding"].values[i])
+
+
+def test_comparison_table(tmp_path):
+    from flycluster.published import published_comparison_table
+
+    pubs = read_flyvis_clusterings(FOLDER)
+    ours = {"T4c": _ours_from(pubs["T4c"], flip=[0]), "Mi1": _ours_from(pubs["Mi1"]),
+            "T5a": _ours_from(pubs["Mi1"])}
+    table = published_comparison_table(ours, FOLDER)
+    assert table.index.tolist() == ["T4c", "Mi1", "T5a"]
+    assert table.loc["Mi1", "ari"] == 1.0 and table.loc["Mi1", "n_compared"] == 11
+    assert table.loc["T4c", "ari"] == pytest.approx(compare_clusterings(
+        ours["T4c"], pubs["T4c"])["ari"]) and table.loc["T4c", "ari"] < 1
+    assert table.loc["T4c", "published_k"] == pubs["T4c"].attrs["n_clusters"]
+    assert np.isnan(table.loc["T5a", "published_k"]) and table.loc["T5a", "published_file"] == ""
+    assert table.loc["Mi1", "published_file"] == "Mi1.pickle"

@@ -41,7 +41,8 @@ import xarray as xr
 from flycluster.errors import FlyclusterError
 
 __all__ = ["PublishedClusteringError", "read_flyvis_clustering", "read_flyvis_clusterings",
-           "compare_clusterings", "INVALID_LABEL", "FLYVIS_PAPER_RANGE_N_CLUSTERS"]
+           "compare_clusterings", "align_labels", "published_comparison_table",
+           "load_flyvis_pickle", "INVALID_LABEL", "FLYVIS_PAPER_RANGE_N_CLUSTERS"]
 
 INVALID_LABEL = -99999
 #: ``range_n_clusters`` of flyvis's ``compute_umap_and_clustering`` (the stored results).
@@ -527,3 +528,90 @@ def compare_clusterings(ours: xr.Dataset, published: xr.Dataset) -> dict:
         "published_k_range": ",".join(map(str, pub_range)),
         "same_k_range": our_range == pub_range,
     }
+
+
+def align_labels(published: xr.Dataset, ours: xr.Dataset) -> xr.Dataset:
+    """The published clustering with its clusters renumbered to best match ours.
+
+    Hungarian assignment (scipy ``linear_sum_assignment``) on the contingency table of the
+    networks clustered in both; unmatched published clusters get the next free numbers. The
+    partition is unchanged (ARI identical); the mixture parameters follow the numbering.
+    Attr ``label_order`` becomes "matched".
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    k_pub = int(published.attrs["n_clusters"])
+    if k_pub == 0:
+        return published.copy()
+    our_names = {str(x): i for i, x in enumerate(ours["network"].values)}
+    pub_labels = published["label"].values
+    our_labels_all = np.asarray(ours["label"].values)
+    k_ours = int(ours.attrs.get("n_clusters", our_labels_all.max() + 1 if our_labels_all.size
+                                else 0))
+    table = np.zeros((k_pub, max(k_ours, 1)), dtype=np.int64)
+    clustered = _clustered(published)
+    ours_clustered = _clustered(ours)
+    for j, name in enumerate(str(x) for x in published["network"].values):
+        i = our_names.get(name)
+        if i is None or not clustered[j] or not ours_clustered[i]:
+            continue
+        if 0 <= our_labels_all[i] < table.shape[1]:
+            table[pub_labels[j], our_labels_all[i]] += 1
+    rows, cols = linear_sum_assignment(-table)
+    new_of_old = {int(r): int(c) for r, c in zip(rows, cols)}
+    free = iter(sorted(set(range(max(k_pub, table.shape[1]))) - set(new_of_old.values())))
+    for old in range(k_pub):
+        if old not in new_of_old:
+            new_of_old[old] = next(free)
+    # keep cluster numbers contiguous 0..k_pub-1 (a published k above ours keeps the extras)
+    ranks = {new: rank for rank, new in enumerate(sorted(new_of_old.values()))}
+    new_of_old = {old: ranks[new] for old, new in new_of_old.items()}
+    out = published.copy(deep=True)
+    labels = pub_labels.copy()
+    for old, new in new_of_old.items():
+        labels[pub_labels == old] = new
+    out["label"].values[:] = labels
+    order = np.empty(k_pub, dtype=np.int64)
+    for old, new in new_of_old.items():
+        order[new] = old
+    for name in ("weights", "means", "covariances", "cluster_size"):
+        if name in out and out[name].sizes.get("cluster", 0) == k_pub:
+            out[name] = out[name].isel(cluster=order).assign_coords(cluster=np.arange(k_pub))
+    out.attrs["label_order"] = "matched"
+    return out
+
+
+def published_comparison_table(ours_by_type, folder, network_names=None):
+    """One row per cell type of :func:`compare_clusterings` against ``folder``'s pickles.
+
+    Parameters
+    ----------
+    ours_by_type : mapping cell type -> our clustering Dataset.
+    folder : flyvis's ``umap_and_clustering`` folder.
+    network_names : names of the published networks in the ensemble's order (default
+        "000", "001", ...; they must match our ``network`` names to be compared).
+
+    Returns
+    -------
+    pandas.DataFrame indexed by ``cell_type`` with the :func:`compare_clusterings` columns and
+    ``published_file`` ("" where the folder has no pickle for the type: the other published
+    columns are then NaN / empty, never a guess).
+    """
+    import pandas as pd
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PublishedClusteringError(f"published clusterings folder {folder} does not exist")
+    rows = []
+    for cell_type, ours in ours_by_type.items():
+        path = folder / f"{cell_type}.pickle"
+        if not path.is_file():
+            rows.append({"cell_type": cell_type, "published_k": np.nan,
+                         "our_k": int(ours.attrs.get("n_clusters", 0)), "ari": np.nan,
+                         "n_compared": 0, "same_k_range": None, "published_file": ""})
+            continue
+        published = read_flyvis_clustering(path, network_names=network_names,
+                                           cell_type=cell_type)
+        rows.append({"cell_type": cell_type, **compare_clusterings(ours, published),
+                     "published_file": path.name})
+    return pd.DataFrame(rows).set_index("cell_type")
