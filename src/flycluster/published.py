@@ -344,11 +344,13 @@ def read_flyvis_clustering(path, network_names=None, task_error=None,
     emb_rec = _field(rec, "embedding")
     if not _is_record(emb_rec, "Embedding"):
         raise PublishedClusteringError(f"{where}: no flyvis Embedding in 'embedding'")
-    embedding = _field(emb_rec, "_embedding")
+    # flyvis 1.2.0 stores the scaled embedding as ``_embedding`` (property setter); accept a
+    # plain ``embedding`` attribute too
+    embedding = _field(emb_rec, "_embedding", _field(emb_rec, "embedding"))
     mask = _field(emb_rec, "mask")
     labels = _field(rec, "labels")
     for name, value in (("embedding", embedding), ("mask", mask), ("labels", labels)):
-        if not isinstance(value, np.ndarray):
+        if not isinstance(value, (np.ndarray, list, tuple)):
             raise PublishedClusteringError(f"{where}: {name} is missing or not an array")
     embedding = np.asarray(embedding, dtype=np.float64)
     if embedding.ndim != 2:
