@@ -161,3 +161,12 @@ def test_ensemble_fri_dsi_figure():
     labels = {t.get_text(): t for t in axes["dsi_off"].get_xticklabels()}
     assert labels["T4c"].get_fontweight() == "bold"  # measured DS
     assert labels["Mi1"].get_fontstyle() == "italic"  # measured not DS
+
+
+def test_input_cell_types():
+    from flycluster.plots.fri import input_cell_types
+
+    edges = [("Mi1", "T4c"), ("Tm3", "T4c"), ("T4c", "T4c"), ("Mi1", "T4c"), ("Mi9", "T4c"),
+             ("L1", "Mi1")]
+    assert input_cell_types(edges, "T4c") == ["Mi1", "Tm3", "Mi9"]
+    assert input_cell_types(edges, "T4c", include_self=True) == ["Mi1", "Tm3", "T4c", "Mi9"]

@@ -21,7 +21,21 @@ from flycluster.plots.edge_traces import clustered_members
 from flycluster.plots.style import (OFF_COLOR, ON_COLOR, cluster_color, cluster_marker,
                                     placeholder_figure, publication_style)
 
-__all__ = ["known_first_order", "plot_cluster_fri", "plot_ensemble_fri_dsi"]
+__all__ = ["known_first_order", "input_cell_types", "plot_cluster_fri",
+           "plot_ensemble_fri_dsi"]
+
+
+def input_cell_types(edge_type_names, cell_type: str, include_self: bool = False) -> list[str]:
+    """Presynaptic cell types of ``cell_type``, in first-appearance order.
+
+    ``edge_type_names``: (source, target) pairs, e.g.
+    :attr:`flycluster.connectome.Connectome.edge_type_names`.
+    """
+    out = []
+    for source, target in edge_type_names:
+        if target == cell_type and (include_self or source != cell_type) and source not in out:
+            out.append(str(source))
+    return out
 
 
 def known_first_order(cell_types) -> list[str]:
@@ -97,7 +111,8 @@ def plot_cluster_fri(fri: xr.DataArray, ds: xr.Dataset, cell_type: str | None = 
         ax.set_ylabel("flash response index")
         handles = [plt.Line2D([], [], ls="", marker=cluster_marker(c), color=cluster_color(c),
                               markersize=3, label=f"cluster {c}") for c in members]
-        ax.legend(handles=handles, frameon=False, fontsize=5, loc="upper right")
+        ax.legend(handles=handles, frameon=False, fontsize=5, loc="upper left",
+                  bbox_to_anchor=(1.0, 1.0))
         ax.set_title(f"{cell_type} and its inputs: contrast preference per cluster")
     return fig
 
