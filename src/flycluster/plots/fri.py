@@ -29,7 +29,7 @@ def input_cell_types(edge_type_names, cell_type: str, include_self: bool = False
     """Presynaptic cell types of ``cell_type``, in first-appearance order.
 
     ``edge_type_names``: (source, target) pairs, e.g.
-    :attr:`flycluster.connectome.Connectome.edge_type_names`.
+    :meth:`flycluster.connectome.Connectome.edge_type_names` (call it).
     """
     out = []
     for source, target in edge_type_names:
