@@ -24,8 +24,8 @@ sets; sample coords ``name`` = "<file stem>_<index>", ``original_index`` = index
 
 Example::
 
-    from flycluster.stimuli.user_file import load_user_stimulus
-    ds = load_user_stimulus("my_movie.npy", dt=1 / 100)   # (samples, frames, 721)
+    from flycluster.stimuli import user_file, write_stimulus
+    ds = user_file.load_user_stimulus("my_movie.npy", dt=1 / 100)   # (samples, frames, 721)
     write_stimulus(ds, "results/stimuli/my_movie.nc")
 """
 
