@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from flycluster import tuning as tn
-from flycluster.responses import read_cell_type, response_dataset, write_responses
+from flycluster.formats.responses import read_cell_type, response_dataset, write_responses
 from flycluster.stimuli import flashes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fri" / "fri.npz"
