@@ -1,6 +1,6 @@
 """The Snakemake workflow: config schema and checks, lint and format, dry runs (default config,
 as a module of another workflow), and an end-to-end run of a tiny config (outputs, nothing
-left to do, rerunning one cell type, a touched checkpoint re-simulating its network, report)."""
+left to do, rerunning one cell type, a replaced checkpoint re-simulating its network, report)."""
 
 from __future__ import annotations
 
@@ -453,23 +453,27 @@ def test_report(tiny_run):
     assert "results/tiny/summary.csv" in text and "results/tiny/summary.png" in text
 
 
-def test_touched_checkpoint_resimulates_its_network(tiny_run):
-    """The checkpoint file is an input of simulate: touching (or replacing) one network's
-    checkpoint re-simulates that network on every stimulus set, and what depends on it."""
+def test_replaced_checkpoint_resimulates_its_network(tiny_run):
+    """The checkpoint file is an input of simulate: replacing one network's checkpoint
+    re-simulates that network on every stimulus set, and what depends on it. (A touch that
+    leaves the content unchanged redoes nothing: snakemake compares the checksum it recorded.)"""
     workdir, _, _ = tiny_run
-    checkpoint = workdir / "resources" / "ensembles" / "tiny" / "003" / "chkpts" / "chkpt_00000"
-    assert checkpoint.is_file()
-    stat = checkpoint.stat()
+    ensemble = workdir / "resources" / "ensembles" / "tiny"
+    checkpoint = ensemble / "003" / "chkpts" / "chkpt_00000"
+    original, stat = checkpoint.read_bytes(), checkpoint.stat()
     try:
-        os.utime(checkpoint)  # touch: newer than the responses made from it
+        # another network's parameters, written as a retrained checkpoint would be
+        checkpoint.write_bytes((ensemble / "004" / "chkpts" / "chkpt_00000").read_bytes())
         proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=TINY)
     finally:
+        checkpoint.write_bytes(original)
         os.utime(checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     out = proc.stdout + proc.stderr
     assert job_counts(out) == {"simulate": 2, "norms": 1, "cluster": 2, "tuning": 1,
                                "summary": 1, "all": 1}
-    simulated = set(re.findall(r"results/tiny/responses/(\w+)/(\d+)\.nc", out))
-    assert simulated == {("naturalistic", "003"), ("edges", "003")}
+    simulated = set(re.findall(
+        r"rule simulate:\n(?:    .*\n)*?    output: results/tiny/responses/(\w+)/(\d+)\.nc", out))
+    assert simulated == {("naturalistic", "003"), ("edges", "003")}, out[-3000:]
     proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=TINY)
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
