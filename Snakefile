@@ -1,5 +1,6 @@
 # flycluster: simulate an ensemble of fly visual system models, then embed (UMAP) and
-# cluster (Gaussian mixtures, BIC) the networks per cell type. See README.md "## The workflow".
+# cluster (Gaussian mixtures, BIC) the networks per cell type. See README.md and
+# config/README.md.
 from pathlib import Path
 
 from snakemake.utils import min_version
@@ -7,17 +8,18 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# --configfile replaces the embedded default instead of being merged into it, so that a
-# small config does not inherit stimulus sets or cell types from config/config.yaml.
-# Without it: config/config.yaml of the working directory, else the repository's.
+# The default configuration: config/config.yaml of the working directory if there is one,
+# else this workflow's. Files given with --configfile are merged into it, key by key, as
+# snakemake documents (--replace-workflow-config discards it instead). When the workflow is
+# used as a module with `config:`, snakemake skips this line and the module's config is used.
 DEFAULT_CONFIG = (
     "config/config.yaml"
     if Path("config/config.yaml").is_file()
     else str(Path(workflow.basedir) / "config" / "config.yaml")
 )
-if not workflow.overwrite_configfiles:
 
-    configfile: DEFAULT_CONFIG
+
+configfile: DEFAULT_CONFIG
 
 
 report: "workflow/report/workflow.rst"

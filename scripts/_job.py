@@ -1,6 +1,8 @@
 """What every rule script does first: log to the rule's log file, limit threads, cache numba.
 
-Imported by the scripts next to it (snakemake puts the script folder on sys.path).
+Imported by the scripts next to it (snakemake puts the script folder on sys.path). The
+scripts import flycluster from the environment they run in (the active one, or a conda
+environment of envs/, which installs it).
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 def start(snakemake):
     """Set up a rule job; returns a logger writing to ``snakemake.log[0]``.
 
+    Call it before importing flycluster's heavy modules (numpy, torch, numba read the thread
+    variables when they are first imported):
+
     - stdout/stderr and the logger go to the rule's log file;
     - BLAS/OpenMP/numba/torch threads are limited to the job's ``threads`` (sklearn's
       GaussianMixture with n_init=100 is several times faster single-threaded on small data);
     - numba compiles umap's functions once per machine: its cache is shared by all jobs and
       runs (``NUMBA_CACHE_DIR``, default ``$FLYCLUSTER_CACHE/numba`` or
-      ``~/.cache/flycluster/numba``, next to the connectome cache);
-    - the checkout's ``src/`` is importable when flycluster is not installed (conda envs).
+      ``~/.cache/flycluster/numba``, next to the connectome cache).
     """
     threads = max(1, int(snakemake.threads))
     for var in _THREAD_VARS:
@@ -31,10 +35,6 @@ def start(snakemake):
     cache = os.environ.get("FLYCLUSTER_CACHE") or str(Path.home() / ".cache" / "flycluster")
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(cache, "numba")))
     os.environ.setdefault("MPLBACKEND", "Agg")
-    try:
-        import flycluster  # noqa: F401
-    except ImportError:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
     if snakemake.log:
         log_file = open(snakemake.log[0], "w", buffering=1)

@@ -2,11 +2,16 @@
 
 from _job import start
 
-log = start(snakemake)  # noqa: F821
 
-from flycluster.stimuli import build_stimulus_set, write_stimulus  # noqa: E402
+def main(snakemake):
+    log = start(snakemake)
+    from flycluster.stimuli import build_stimulus_set, write_stimulus
 
-name = snakemake.wildcards.stimulus_set
-ds = build_stimulus_set(name, dict(snakemake.params.spec), random_state=snakemake.params.random_state)
-write_stimulus(ds, snakemake.output[0])
-log.info("stimulus set %s: %s", name, dict(ds.sizes))
+    name = snakemake.wildcards.stimulus_set
+    ds = build_stimulus_set(name, dict(snakemake.params.spec),
+                            random_state=snakemake.params.random_state)
+    write_stimulus(ds, snakemake.output[0])
+    log.info("stimulus set %s: %s", name, dict(ds.sizes))
+
+
+main(snakemake)  # noqa: F821 (snakemake is injected by the script directive)

@@ -1,19 +1,23 @@
 """Rule summary: table and figure across cell types."""
 
+from pathlib import Path
+
 from _job import start
 
-log = start(snakemake)  # noqa: F821
 
-from pathlib import Path  # noqa: E402
+def main(snakemake):
+    log = start(snakemake)
+    from flycluster.plots import plot_summary, save_figure
+    from flycluster.formats.summary import write_summary
+    from flycluster.summary import summary_table
 
-from flycluster.formats.summary import write_summary  # noqa: E402
-from flycluster.plots import plot_summary, save_figure  # noqa: E402
-from flycluster.summary import summary_table  # noqa: E402
+    planted = snakemake.input.planted_groups[0] if snakemake.input.planted_groups else None
+    table = summary_table(list(snakemake.input.clustering), planted,
+                          planted_cell_types=snakemake.params.planted_cell_types)
+    write_summary(table, snakemake.output.table)
+    save_figure(plot_summary(table, title=f"ensemble {snakemake.wildcards.ensemble}"),
+                Path(snakemake.output.figure).with_suffix(""), dpi=snakemake.params.dpi)
+    log.info("summary of %d cell types:\n%s", len(table), table.to_string())
 
-planted = snakemake.input.planted_groups[0] if snakemake.input.planted_groups else None
-table = summary_table(list(snakemake.input.clustering), planted,
-                      planted_cell_types=snakemake.params.planted_cell_types)
-write_summary(table, snakemake.output.table)
-save_figure(plot_summary(table, title=f"ensemble {snakemake.wildcards.ensemble}"),
-            Path(snakemake.output.figure).with_suffix(""), dpi=snakemake.params.dpi)
-log.info("summary of %d cell types:\n%s", len(table), table.to_string())
+
+main(snakemake)  # noqa: F821 (snakemake is injected by the script directive)

@@ -63,8 +63,14 @@ def test_base_config_parses(tmp_path):
     ({"gmm.n_init": 0}, ["gmm.n_init", "minimum of 1"]),
     ({"umap.spread": -1.0}, ["umap.spread"]),
     ({"stability.leave_out_fraction": 1.5}, ["stability.leave_out_fraction"]),
-    # a key that does not exist (typo)
-    ({"umap.n_neighbours": 5}, ["umap", "n_neighbours"]),
+    # a key that does not exist (typo), in a section, a kind's options, a stimulus set
+    # (tests/test_workflow.py checks every section without snakemake)
+    ({"umap.n_neighbours": 5}, ["config key umap:", "'n_neighbours' was unexpected"]),
+    ({"ensemble.planted.strenght_sigma": 0.1},
+     ["config key ensemble.planted:", "'strenght_sigma' was unexpected"]),
+    ({"stimuli.naturalistic.n_movie": 2},
+     ["config key stimuli.naturalistic:", "'n_movie' was unexpected"]),
+    ({"stability.repeat_gmm.n_int": 2}, ["config key stability.repeat_gmm:", "'n_int'"]),
     # fewer networks than UMAP needs: n_neighbors + 2
     ({"ensemble.n_networks": 6}, ["ensemble.n_networks", "6 networks", "needs at least 7"]),
     ({"umap.n_neighbors": 15}, ["ensemble.n_networks", "16 networks", "needs at least 17"]),

@@ -11,7 +11,7 @@ from flycluster.checkpoints import (
     best_checkpoint,
     ensemble_task_errors,
     list_checkpoints,
-    list_ensemble,
+    list_networks,
     read_state_dict,
     task_error,
     write_network_dir,
@@ -102,7 +102,7 @@ def test_ensemble_task_errors(tmp_path, prior):
     for i, loss in enumerate([0.7, 0.3, 0.5]):
         write_network_dir(tmp_path / "ens" / f"{i:03d}", prior, loss)
     (tmp_path / "ens" / "notes").mkdir()  # not a network
-    assert [p.name for p in list_ensemble(tmp_path / "ens")] == ["000", "001", "002"]
+    assert list_networks(tmp_path / "ens") == ["000", "001", "002"]
     errors = ensemble_task_errors(tmp_path / "ens")
     assert errors.index.tolist() == ["000", "001", "002"] and errors.name == "task_error"
     np.testing.assert_allclose(errors.values, [0.7, 0.3, 0.5])
@@ -115,7 +115,7 @@ def test_missing_and_corrupt_checkpoints(tmp_path, connectome, prior):
     with pytest.raises(CheckpointError, match="no checkpoint files"):
         flycluster.load_network(tmp_path / "empty", connectome=connectome)
     with pytest.raises(CheckpointError, match="no network directories"):
-        list_ensemble(tmp_path / "empty")
+        list_networks(tmp_path / "empty")
     corrupt = tmp_path / "corrupt" / "chkpts" / "chkpt_00000"
     corrupt.parent.mkdir(parents=True)
     corrupt.write_bytes(b"\x00garbage" * 10)

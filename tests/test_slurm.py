@@ -2,7 +2,7 @@
 
 The cluster (munge + slurmctld + slurmd, tests/slurm_cluster.py) is started once for this module
 and torn down at its end. The runs use a test profile derived from the user-facing
-``workflow/profiles/slurm/config.yaml`` that adds only what a one-node test cluster needs:
+``profiles/slurm/config.yaml`` that adds only what a one-node test cluster needs:
 ``squeue`` for job status (no slurmdbd here), a short wait before the first status check, no GPU
 request (the test node has none), and kept job logs.
 """
@@ -18,7 +18,7 @@ from slurm_cluster import SlurmCluster
 
 pytestmark = pytest.mark.slurm
 
-USER_PROFILE = tr.ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
+USER_PROFILE = tr.ROOT / "profiles" / "slurm" / "config.yaml"
 SNAKEMAKE_TIMEOUT = 420  # s; a run that hangs (lost jobs) is SIGKILLed with its process group
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import flycluster
-from flycluster.checkpoints import ensemble_task_errors, list_ensemble, read_state_dict
+from flycluster.checkpoints import ensemble_task_errors, list_networks, read_state_dict
 from flycluster.connectome import load_connectome
 from flycluster.errors import ConfigError
 from flycluster.parameters import initial_state_dict
@@ -32,13 +32,13 @@ def synthetic(tmp_path_factory, connectome):
 
 
 def _states(dest):
-    return [read_state_dict(p / "chkpts" / "chkpt_00000") for p in list_ensemble(dest)]
+    return [read_state_dict(dest / name / "chkpts" / "chkpt_00000") for name in list_networks(dest)]
 
 
 def test_synthetic_ensemble_format_and_task_errors(synthetic, connectome):
     dest, table = synthetic
-    assert [p.name for p in list_ensemble(dest)] == [f"{i:03d}" for i in range(6)]
-    for p in list_ensemble(dest):
+    assert list_networks(dest) == [f"{i:03d}" for i in range(6)]
+    for p in (dest / name for name in list_networks(dest)):
         assert (p / "validation" / "loss.h5").is_file() and (p / "_meta.yaml").is_file()
     errors = ensemble_task_errors(dest)
     np.testing.assert_allclose(errors.values, table.task_error.values)
@@ -105,7 +105,7 @@ def test_planted_groups_separate_the_planted_cell_type_only(tmp_path, connectome
 
     def simulate(dest):
         return np.stack([flycluster.load_network(p, connectome=connectome).simulate(movie, 0.01, t_fade_in=1.0)
-                         for p in list_ensemble(dest)])
+                         for p in (dest / name for name in list_networks(dest))])
 
     planted, twin = simulate(tmp_path / "planted"), simulate(twin_dest)
     t4c = connectome.cell_types.index("T4c")

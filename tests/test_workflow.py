@@ -1,5 +1,6 @@
-"""The Snakemake workflow: config validation, lint, dry run of the default config, and an
-end-to-end run of a tiny config (outputs, nothing left to do, rerunning one cell type, report)."""
+"""The Snakemake workflow: config schema and checks, lint and format, dry runs (default config,
+as a module of another workflow), and an end-to-end run of a tiny config (outputs, nothing
+left to do, rerunning one cell type, a replaced checkpoint re-simulating its network, report)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import pytest
 import xarray as xr
 import yaml
 
+import flycluster.checkpoints as layout
 from flycluster import config as fc
-from flycluster.errors import ConfigError
+from flycluster.config_schema import apply_schema, defaults, load_schema
+from flycluster.errors import CheckpointError, ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -26,8 +29,8 @@ DEFAULT = ROOT / "config" / "config.yaml"
 
 
 def _env():
+    """This venv's snakemake first on PATH; its jobs import the installed flycluster."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
     env["PATH"] = os.pathsep.join([str(SNAKEMAKE.parent), env.get("PATH", "")])
     return env
 
@@ -35,7 +38,7 @@ def _env():
 def snakemake(*args, workdir=None, configfile=None, timeout=600, check=True):
     """Run the repository's Snakefile (results under ``workdir``) with the default profile."""
     cmd = [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"),
-           "--workflow-profile", str(ROOT / "workflow" / "profiles" / "default")]
+           "--workflow-profile", str(ROOT / "profiles" / "default")]
     if workdir is not None:
         cmd += ["--directory", str(workdir)]
     cmd += [str(a) for a in args]
@@ -96,13 +99,121 @@ def test_cell_types_match_the_connectome():
     assert tuple(load_connectome(extent=1).cell_types) == fc.CELL_TYPES
 
 
+def _complete(config):
+    """What the workflow does with a config: apply the schema, then the cross-key checks."""
+    return fc.check_config(apply_schema(config))
+
+
 def test_schema_defaults_are_filled():
-    config = fc.check_config({"stimuli": {"naturalistic": {"kind": "photos"},
-                                          "moving_edges": {"kind": "moving_edges"}}})
+    config = _complete({"stimuli": {"naturalistic": {"kind": "photos"},
+                                    "moving_edges": {"kind": "moving_edges"}}})
     assert config["ensemble"]["name"] == "synthetic"
     assert config["umap"]["n_neighbors"] == 5 and config["gmm"]["n_init"] == 100
     assert config["simulate"]["device"] == "cpu"
     assert config["cell_types"] == "all"
+    # the stimulus kinds' own defaults (flyvis's moving edges: 6 speeds, 1 s before and after)
+    assert config["stimuli"]["moving_edges"]["speeds"] == [2.4, 4.8, 9.7, 13, 19, 25]
+    assert config["stimuli"]["moving_edges"]["t_pre"] == 1.0
+    assert config["stimuli"]["naturalistic"]["n_movies"] == 6
+    # the generated ensembles' kinds: planted defaults to smaller random perturbations
+    assert config["ensemble"]["synthetic"]["strength_sigma"] == 0.25
+    assert config["ensemble"]["planted"]["strength_sigma"] == 0.1
+
+
+def test_default_config_states_exactly_the_schema_defaults():
+    """config/config.yaml is the schema's defaults written out (one source of truth): the
+    reconciled figures.dpi (150) and stability repeats (2 + 2) included."""
+    assert fc.load_config(DEFAULT) == fc.check_config(defaults())
+    assert defaults()["figures"]["dpi"] == 150
+    assert defaults()["stability"]["n_seed_repeats"] == 2
+    assert defaults()["stability"]["n_leave_out_repeats"] == 2
+    assert defaults()["stability"]["repeat_gmm"] == {"n_init": 10}
+
+
+def test_library_defaults_agree_with_the_schema():
+    """Library functions keep their own defaults; where they describe the same thing as the
+    schema (flyvis's notebook 05 parameters, the ensemble perturbations) they agree."""
+    from flycluster import synthetic
+    from flycluster.clustering import DEFAULT_GMM_KWARGS, DEFAULT_UMAP_KWARGS
+
+    assert {k: DEFAULT_UMAP_KWARGS[k] for k in defaults("umap")} == defaults("umap")
+    gmm = defaults("gmm")
+    assert {k: DEFAULT_GMM_KWARGS[k] for k in gmm if k in DEFAULT_GMM_KWARGS} == {
+        k: v for k, v in gmm.items() if k in DEFAULT_GMM_KWARGS}
+    settings = synthetic.PerturbationSettings()
+    for key, value in defaults("synthetic_ensemble").items():
+        assert list(np.atleast_1d(getattr(settings, key))) == list(np.atleast_1d(value)), key
+    planted = defaults("planted_ensemble")
+    assert planted["effect_size"] == synthetic.EFFECT_SIZE
+    assert planted["strength_sigma"] == synthetic.PLANTED_STRENGTH_SIGMA
+    assert planted["time_const_sigma"] == synthetic.PLANTED_TIME_CONST_SIGMA
+    assert planted["group_error_step"] == synthetic.GROUP_ERROR_STEP
+
+
+def _objects(schema, path=()):
+    """Every object sub-schema of the schema, with where it sits."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "object" or "properties" in schema:
+            yield path, schema
+        for key, value in schema.items():
+            yield from _objects(value, (*path, key))
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            yield from _objects(value, (*path, i))
+
+
+def test_schema_forbids_unknown_keys_everywhere_and_documents_stimulus_keys():
+    schema = load_schema()
+    for path, sub in _objects(schema):
+        if path and path[-1] in ("if", "then") or "if" in path:
+            continue  # the kind switch of stimulus_set; each kind's sub-schema is closed
+        if path and path[-1] == "stimulus_set":
+            continue
+        if sub.get("type") == "object" and path != ("properties", "stimuli"):
+            assert sub.get("additionalProperties") is False, path
+    for kind in ("photos", "sintel", "moving_edges", "flashes"):
+        for key, prop in schema["$defs"][kind]["properties"].items():
+            ref = prop.get("$ref", "").removeprefix("#/$defs/")
+            text = prop.get("description") or schema["$defs"].get(ref, {}).get("description")
+            assert key == "kind" or (text and len(text) > 5), (kind, key)
+
+
+# One typo per section of the config, each stopped naming the section and the key.
+TYPOS = [
+    ((), "ensemble_kind"),
+    (("ensemble",), "n_network"),
+    (("ensemble", "synthetic"), "strenght_gain"),
+    (("ensemble", "planted"), "effect"),
+    (("connectome",), "extend"),
+    (("stimuli", "naturalistic"), "n_movie"),
+    (("stimuli", "moving_edges"), "speed"),
+    (("stimuli", "flash"), "t_stimulus"),
+    (("stimuli", "sintel"), "scene"),
+    (("analysis",), "naturalistc"),
+    (("simulate",), "batchsize"),
+    (("umap",), "n_neighbours"),
+    (("gmm",), "n_inits"),
+    (("stability",), "n_seed_repeat"),
+    (("stability", "repeat_umap"), "n_epoch"),
+    (("stability", "repeat_gmm"), "ninit"),
+    (("cluster",), "thread"),
+    (("figures",), "dpi_png"),
+]
+
+
+@pytest.mark.parametrize("section, typo", TYPOS, ids=[".".join(s) or "top" for s, _ in TYPOS])
+def test_typo_in_any_section_names_the_key(section, typo):
+    config = copy.deepcopy(_default())
+    config["stimuli"]["flash"] = {"kind": "flashes"}
+    config["stimuli"]["sintel"] = {"kind": "sintel", "root": "/data/MPI-Sintel"}
+    node = config
+    for key in section:
+        node = node.setdefault(key, {})
+    node[typo] = 1
+    where = ".".join(section) or "<top level>"
+    with pytest.raises(ConfigError) as err:
+        apply_schema(config)
+    assert f"config key {where}: Additional properties are not allowed ('{typo}'" in str(err.value)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -126,7 +237,7 @@ def test_bad_config_names_the_key(change, message):
     config = copy.deepcopy(_default())
     change(config)
     with pytest.raises(ConfigError, match=message):
-        fc.check_config(config)
+        _complete(config)
 
 
 def test_flyvis_ensemble_listing(tmp_path):
@@ -135,16 +246,26 @@ def test_flyvis_ensemble_listing(tmp_path):
         (tmp_path / name / "validation").mkdir()
         (tmp_path / name / "validation" / "loss.h5").write_bytes(b"")
     (tmp_path / "umap_and_clustering").mkdir()  # not a network folder
-    assert fc.list_network_names(tmp_path) == ["000", "001"]
+    assert layout.list_networks(tmp_path) == ["000", "001"]
+    (tmp_path / "001" / "validation" / "other.h5").write_bytes(b"")
+    assert layout.loss_file(tmp_path / "001", "other").name == "other.h5"
+    assert layout.loss_file(tmp_path / "000", "other").name == "loss.h5"  # flyvis's fallback
     (tmp_path / "002" / "chkpts").mkdir(parents=True)
-    with pytest.raises(ConfigError, match=r"002 has no validation/loss\.h5"):
-        fc.list_network_names(tmp_path)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        fc.list_network_names(tmp_path / "nope")
+    with pytest.raises(CheckpointError, match=r"002/validation/loss\.h5: validation loss file not"):
+        layout.list_networks(tmp_path)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        layout.list_networks(tmp_path / "nope")
     config = copy.deepcopy(_default())
     config["ensemble"].update(kind="flyvis", path=str(tmp_path / "nope"))
-    with pytest.raises(FileNotFoundError, match=r"config key ensemble\.path"):
-        fc.check_config(config)
+    with pytest.raises(ConfigError, match=r"config key ensemble\.path: ensemble directory .*nope"):
+        _complete(config)
+
+
+def test_ensemble_layout_imports_without_torch():
+    """The workflow lists networks and picks checkpoints while it is parsed: no torch."""
+    code = ("import sys, flycluster.checkpoints, flycluster.config; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_target_names():
@@ -162,6 +283,13 @@ def test_lint_is_clean():
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
 
 
+def test_snakefmt_is_clean():
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    proc = subprocess.run([str(snakefmt), "--check", "Snakefile", "workflow"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_dry_run_of_the_default_config(tmp_path):
     proc = snakemake("-n", "--quiet", "rules", "--cores", "2", workdir=tmp_path)
     counts = job_counts(proc.stdout)
@@ -175,9 +303,10 @@ def test_dry_run_of_the_default_config(tmp_path):
 
 
 def test_readme_run_command_uses_the_default_profile(tmp_path):
-    """`snakemake --cores 2` in the repository finds workflow/profiles/default (through the
-    link profiles/default next to the Snakefile) without naming it."""
-    assert (ROOT / "profiles" / "default").resolve() == ROOT / "workflow" / "profiles" / "default"
+    """`snakemake --cores 2` in the repository finds profiles/default next to the Snakefile
+    without naming it."""
+    assert (ROOT / "profiles" / "default").is_dir()
+    assert not (ROOT / "profiles" / "default").is_symlink()
     proc = subprocess.run([str(SNAKEMAKE), "-n", "--cores", "2", "--directory", str(tmp_path)],
                           cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -265,9 +394,12 @@ def test_tiny_run_outputs(tiny_run):
         with xr.open_dataset(results / "clustering" / f"{row.cell_type}.nc") as ds:
             assert row.n_clusters == ds.attrs["n_clusters"]
     assert (results / "summary.png").read_bytes()[:4] == b"\x89PNG"
-    # logs and benchmarks of every rule
-    assert (results / "logs" / "cluster" / "T4c.log").is_file()
-    assert (results / "benchmarks" / "simulate" / "naturalistic" / "000.tsv").is_file()
+    # logs and benchmarks of every rule, in one place
+    logs = workdir / "logs"
+    assert (logs / "tiny" / "cluster" / "T4c.log").is_file()
+    assert (logs / "tiny" / "simulate" / "naturalistic" / "000.benchmark.tsv").is_file()
+    assert (logs / "connectome.log").is_file() and (logs / "stimuli" / "edges.log").is_file()
+    assert not (results / "logs").exists() and not (workdir / "resources" / "logs").exists()
 
 
 def test_second_run_has_nothing_to_do(tiny_run):
@@ -321,6 +453,95 @@ def test_report(tiny_run):
     assert "results/tiny/summary.csv" in text and "results/tiny/summary.png" in text
 
 
+def test_replaced_checkpoint_resimulates_its_network(tiny_run):
+    """The checkpoint file is an input of simulate: replacing one network's checkpoint
+    re-simulates that network on every stimulus set, and what depends on it. (A touch that
+    leaves the content unchanged redoes nothing: snakemake compares the checksum it recorded.)"""
+    workdir, _, _ = tiny_run
+    ensemble = workdir / "resources" / "ensembles" / "tiny"
+    checkpoint = ensemble / "003" / "chkpts" / "chkpt_00000"
+    original, stat = checkpoint.read_bytes(), checkpoint.stat()
+    try:
+        # another network's parameters, written as a retrained checkpoint would be
+        checkpoint.write_bytes((ensemble / "004" / "chkpts" / "chkpt_00000").read_bytes())
+        proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=TINY)
+    finally:
+        checkpoint.write_bytes(original)
+        os.utime(checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    out = proc.stdout + proc.stderr
+    assert job_counts(out) == {"simulate": 2, "norms": 1, "cluster": 2, "tuning": 1,
+                               "summary": 1, "all": 1}
+    simulated = set(re.findall(
+        r"rule simulate:\n(?:    .*\n)*?    output: results/tiny/responses/(\w+)/(\d+)\.nc", out))
+    assert simulated == {("naturalistic", "003"), ("edges", "003")}, out[-3000:]
+    proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=TINY)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_best_checkpoint_of_a_flyvis_network_is_the_simulate_input(tmp_path):
+    """For a flyvis ensemble the workflow picks each network's best checkpoint (argmin of its
+    validation loss) when it builds the DAG: a new best checkpoint changes simulate's input."""
+    import h5py
+
+    ensemble = _fake_flyvis_ensemble(tmp_path / "flow", n=8)
+    net = ensemble / "005"
+    (net / "chkpts" / "chkpt_00001").write_bytes(b"")
+    for losses in ([0.5, 0.2], [0.1, 0.2]):
+        with h5py.File(net / "validation" / "loss.h5", "w") as f:
+            f.create_dataset("data", data=losses)
+        best = layout.best_checkpoint(net)
+        assert best.name == f"chkpt_{int(np.argmin(losses)):05d}"
+    config = yaml.safe_load(TINY.read_text())
+    config["ensemble"] = {"name": "flow", "kind": "flyvis", "path": str(ensemble)}
+    path = tmp_path / "flow.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake("-n", "--cores", "1", "--printshellcmds",
+                     "results/flow/responses/naturalistic/005.nc",
+                     workdir=tmp_path / "work", configfile=path)
+    out = proc.stdout + proc.stderr
+    assert f"{net}/chkpts/chkpt_00000" in out and f"{net}/chkpts/chkpt_00001" not in out
+
+
+def test_configfile_is_merged_into_the_default(tmp_path):
+    """--configfile merges into config/config.yaml as snakemake documents: a file naming only
+    the cell types and the ensemble size keeps every other default; the stimulus sets run are
+    the ones analysis names (here the default's two)."""
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump({"cell_types": ["T4c"], "ensemble": {"n_networks": 8}}))
+    merged = fc.load_config(DEFAULT, small)
+    assert merged["cell_types"] == ["T4c"] and merged["ensemble"]["n_networks"] == 8
+    assert merged["umap"] == fc.load_config(DEFAULT)["umap"]
+    proc = snakemake("-n", "--quiet", "rules", "--cores", "2", workdir=tmp_path / "work",
+                     configfile=small)
+    assert job_counts(proc.stdout) == {
+        "connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 2, "simulate": 16,
+        "norms": 1, "umap_jit": 1, "cluster": 1, "tuning": 1, "summary": 1, "all": 1}
+
+
+def test_usable_as_a_module_of_another_workflow(tmp_path):
+    """Another repository uses the workflow with `module` (snakemake's documented way): its
+    own config is passed in, the schema fills the rest, and the DAG is the same."""
+    outer = tmp_path / "outer"
+    (outer / "config").mkdir(parents=True)
+    (outer / "config" / "config.yaml").write_text(yaml.safe_dump(
+        {"ensemble": {"name": "mine", "n_networks": 7}, "cell_types": ["T4c", "Mi1"]}))
+    (outer / "Snakefile").write_text(
+        'configfile: "config/config.yaml"\n\n\n'
+        "module flycluster:\n"
+        f'    snakefile:\n        "{ROOT / "Snakefile"}"\n'
+        "    config:\n        config\n\n\n"
+        "use rule * from flycluster as flycluster_*\n")
+    proc = subprocess.run([str(SNAKEMAKE), "-n", "--quiet", "rules", "--cores", "2"],
+                          cwd=outer, env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    counts = job_counts(proc.stdout)
+    assert counts == {
+        "flycluster_connectome": 1, "flycluster_synthetic_ensemble": 1,
+        "flycluster_stimulus_set": 2, "flycluster_simulate": 14, "flycluster_norms": 1,
+        "flycluster_umap_jit": 1, "flycluster_cluster": 2, "flycluster_tuning": 1,
+        "flycluster_summary": 1, "flycluster_all": 1}
+
+
 def _fake_flyvis_ensemble(root, n=50):
     for i in range(n):
         (root / f"{i:03d}" / "chkpts").mkdir(parents=True)
@@ -336,11 +557,12 @@ def test_dry_run_of_the_flow_0000_config(tmp_path):
     config = yaml.safe_load((ROOT / "config" / "flyvis_flow_0000.yaml").read_text())
     config["ensemble"]["path"] = str(ensemble)
     config["stimuli"]["sintel"]["root"] = str(tmp_path / "MPI-Sintel")
-    checked = fc.check_config(config)
-    assert fc.network_names(checked) == [f"{i:03d}" for i in range(50)]
-    assert checked["simulate"]["device"] == "cuda"
     path = tmp_path / "flow.yaml"
     path.write_text(yaml.safe_dump(config))
+    checked = fc.load_config(DEFAULT, path)  # what snakemake runs: merged into the default
+    assert fc.network_names(checked) == [f"{i:03d}" for i in range(50)]
+    assert fc.stimulus_sets(checked) == ["sintel", "moving_edges"]
+    assert checked["simulate"]["device"] == "cuda"
     proc = snakemake("-n", "--quiet", "rules", "--cores", "2", workdir=tmp_path / "work",
                      configfile=path)
     assert job_counts(proc.stdout) == {

@@ -21,10 +21,9 @@ WORKFLOW_CONFIGS = ROOT / "tests" / "workflow_configs"
 
 
 def workflow_env(extra=None):
-    """Environment for a workflow run: the package importable, one BLAS thread per job."""
+    """Environment for a workflow run: this venv's snakemake first on PATH (its jobs import the
+    installed flycluster), one BLAS thread per job."""
     env = dict(os.environ)
-    src = str(ROOT / "src")
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PATH"] = str(SNAKEMAKE.parent) + os.pathsep + env.get("PATH", "")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")
@@ -116,7 +115,7 @@ def write_yaml(data, path):
 # -- the shared reference run of the tiny planted config --------------------------------------
 
 PLANTED_TINY = WORKFLOW_CONFIGS / "planted_tiny.yaml"
-DEFAULT_PROFILE = ROOT / "workflow" / "profiles" / "default"
+DEFAULT_PROFILE = ROOT / "profiles" / "default"
 RUN_TIMEOUT = 420  # s, one full run of the tiny config on 2 cores (it takes about a minute)
 
 

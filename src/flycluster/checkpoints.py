@@ -1,15 +1,21 @@
-"""flyvis network and ensemble directories: read checkpoints and task errors, write networks.
+"""The flyvis ensemble layout, in one place: list networks, pick the best checkpoint, read the
+task error, write networks.
 
 Layout of one network directory (flyvis/datamate format)::
 
     <network>/_meta.yaml                  config + status
     <network>/chkpts/chkpt_00000 ...      torch.save dict: network (state dict), decoder, optim,
                                           time, val_loss, iteration, dt
-    <network>/validation/loss.h5          h5 dataset "data": one validation loss per checkpoint
+    <network>/validation/<loss_name>.h5   h5 dataset "data": one validation loss per checkpoint
+                                          (released ensembles: loss.h5, the fallback)
 
-An ensemble directory holds network directories named by number (``000``, ``001``, ...).
-The best checkpoint is the argmin of the validation loss; the task error of a network is the
-minimum validation loss.
+An ensemble directory holds network directories (folders with ``chkpts/``), named by number
+(``000``, ``001``, ...). The best checkpoint is the argmin of the validation loss; the task
+error of a network is the minimum validation loss.
+
+Everything but :func:`read_state_dict` and :func:`write_network_dir` works on paths and h5
+files only, and torch is imported by those two alone: the workflow lists networks and picks
+checkpoints with this module while it is parsed.
 """
 
 from __future__ import annotations
@@ -20,13 +26,28 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import torch
 
 from flycluster.errors import CheckpointError
 from flycluster.io_utils import atomic_path
 
+__all__ = ["CHECKPOINT_DIR", "VALIDATION_DIR", "checkpoint_path", "list_checkpoints",
+           "loss_file", "validation_losses", "best_checkpoint", "task_error", "list_networks",
+           "ensemble_task_errors", "read_state_dict", "write_network_dir"]
+
+#: Sub-folders of a network directory.
+CHECKPOINT_DIR = "chkpts"
+VALIDATION_DIR = "validation"
+#: The loss file every flyvis network has, used when ``<loss_name>.h5`` is absent.
+FALLBACK_LOSS_NAME = "loss"
 _CHKPT = re.compile(r"^chkpt_(\d+)$")
+#: Names usable as file names and snakemake wildcards.
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def checkpoint_path(network_dir, index: int = 0) -> Path:
+    """Path of checkpoint number ``index`` of a network directory (``chkpts/chkpt_00000``),
+    whether or not it exists yet (:func:`write_network_dir` writes number 0)."""
+    return Path(network_dir) / CHECKPOINT_DIR / f"chkpt_{index:05d}"
 
 
 def list_checkpoints(network_dir) -> list[Path]:
@@ -34,11 +55,30 @@ def list_checkpoints(network_dir) -> list[Path]:
     network_dir = Path(network_dir)
     if not network_dir.is_dir():
         raise CheckpointError(f"{network_dir}: network directory does not exist")
-    chkpts = network_dir / "chkpts"
-    found = [(int(m.group(1)), p) for p in chkpts.glob("chkpt_*") if (m := _CHKPT.match(p.name))] if chkpts.is_dir() else []
+    chkpts = network_dir / CHECKPOINT_DIR
+    found = ([(int(m.group(1)), p) for p in chkpts.glob("chkpt_*") if (m := _CHKPT.match(p.name))]
+             if chkpts.is_dir() else [])
     if not found:
         raise CheckpointError(f"{network_dir}: no checkpoint files chkpts/chkpt_<number> found")
     return [p for _, p in sorted(found)]
+
+
+def loss_file(network_dir, loss_name: str = "loss", must_exist: bool = True) -> Path:
+    """The validation loss file of a network: ``validation/<loss_name>.h5``, else
+    ``validation/loss.h5`` (as flyvis falls back).
+
+    With ``must_exist=False`` the path ``validation/<loss_name>.h5`` is returned when neither
+    exists (a network not written yet); otherwise that raises :class:`CheckpointError`.
+    """
+    folder = Path(network_dir) / VALIDATION_DIR
+    for name in dict.fromkeys((loss_name, FALLBACK_LOSS_NAME)):
+        if (folder / f"{name}.h5").is_file():
+            return folder / f"{name}.h5"
+    if must_exist:
+        raise CheckpointError(f"{folder / f'{loss_name}.h5'}: validation loss file not found "
+                              f"(loss_name={loss_name!r}; nor validation/loss.h5); it picks the "
+                              "best checkpoint and gives the task error")
+    return folder / f"{loss_name}.h5"
 
 
 def _read_h5_values(path: Path) -> np.ndarray:
@@ -57,19 +97,13 @@ def _read_h5_values(path: Path) -> np.ndarray:
 
 
 def validation_losses(network_dir, loss_name: str = "loss") -> np.ndarray:
-    """Validation losses of a network directory (``validation/<loss_name>.h5``), float64 (n,).
+    """Validation losses of a network directory (:func:`loss_file`), float64 (n,).
 
-    Falls back to ``loss.h5`` with a warning when ``<loss_name>.h5`` is absent (as flyvis does).
+    Warns when ``<loss_name>.h5`` is absent and ``loss.h5`` is read instead.
     """
-    network_dir = Path(network_dir)
-    path = network_dir / "validation" / f"{loss_name}.h5"
-    if not path.is_file():
-        fallback = network_dir / "validation" / "loss.h5"
-        if loss_name != "loss" and fallback.is_file():
-            warnings.warn(f"{path} not found, using {fallback}", stacklevel=2)
-            path = fallback
-        else:
-            raise CheckpointError(f"{path}: validation loss file not found (loss_name={loss_name!r})")
+    path = loss_file(network_dir, loss_name)
+    if path.stem != loss_name:
+        warnings.warn(f"{path.with_name(f'{loss_name}.h5')} not found, using {path}", stacklevel=2)
     return _read_h5_values(path)
 
 
@@ -101,6 +135,8 @@ def read_state_dict(path) -> dict:
     Loads with ``weights_only=True`` first and falls back to a full unpickle for checkpoints
     that hold other objects (flyvis's optimizer states); only load checkpoints you trust.
     """
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file does not exist")
@@ -119,22 +155,39 @@ def read_state_dict(path) -> dict:
     raise CheckpointError(f"{path}: expected a dict with a 'network' state dict (flyvis checkpoint), found {keys}")
 
 
-def list_ensemble(ensemble_dir) -> list[Path]:
-    """Network directories of an ensemble (sub-folders with ``chkpts/``), sorted by name."""
-    ensemble_dir = Path(ensemble_dir)
-    if not ensemble_dir.is_dir():
-        raise CheckpointError(f"{ensemble_dir}: ensemble directory does not exist")
-    networks = sorted(p for p in ensemble_dir.iterdir() if p.is_dir() and (p / "chkpts").is_dir())
+def list_networks(ensemble_dir, loss_name: str = "loss") -> list[str]:
+    """Names of the network directories of an ensemble (sub-folders with ``chkpts/``), sorted.
+
+    Only paths are inspected (no file is opened), so this is cheap enough for workflow parsing.
+
+    Raises
+    ------
+    flycluster.errors.CheckpointError
+        If the directory does not exist or holds no network directory, if a network lacks its
+        validation loss file (:func:`loss_file`), or if a name is not usable as a file name.
+    """
+    root = Path(ensemble_dir)
+    if not root.is_dir():
+        raise CheckpointError(f"ensemble directory {root} does not exist")
+    networks = sorted(p for p in root.iterdir() if p.is_dir() and (p / CHECKPOINT_DIR).is_dir())
     if not networks:
-        raise CheckpointError(f"{ensemble_dir}: no network directories (sub-folders with chkpts/) found")
-    return networks
+        raise CheckpointError(f"ensemble directory {root} holds no network directories "
+                              "(sub-folders with chkpts/ and validation/, e.g. .../flow/0000/000)")
+    for network in networks:
+        loss_file(network, loss_name)
+        if not _NAME.match(network.name):
+            raise CheckpointError(f"network folder {network}: names may hold only letters, "
+                                  "digits, '_', '-' and '.'")
+    return [p.name for p in networks]
 
 
-def ensemble_task_errors(ensemble_dir, loss_name: str = "loss") -> pd.Series:
-    """Task error of every network of an ensemble: Series indexed by network name (e.g. "000")."""
-    networks = list_ensemble(ensemble_dir)
-    return pd.Series([task_error(p, loss_name) for p in networks],
-                     index=pd.Index([p.name for p in networks], name="network"), name="task_error")
+def ensemble_task_errors(ensemble_dir, loss_name: str = "loss"):
+    """Task error of every network of an ensemble: pandas Series indexed by network name."""
+    import pandas as pd
+
+    names = list_networks(ensemble_dir, loss_name)
+    return pd.Series([task_error(Path(ensemble_dir) / n, loss_name) for n in names],
+                     index=pd.Index(names, name="network"), name="task_error")
 
 
 def _write_h5(path: Path, values) -> None:
@@ -158,17 +211,18 @@ def write_network_dir(dest, state_dict, val_loss, dt: float = 0.02, config: dict
     config : stored under ``config`` in ``_meta.yaml`` (describes how it was made).
     extra_losses : more ``validation/<name>.h5`` files, name -> value.
     """
+    import torch
     import yaml
 
     dest = Path(dest)
     network = {k: torch.as_tensor(v).detach().cpu().float().clone() for k, v in state_dict.items()}
     chkpt = {"network": network, "decoder": {}, "optim": {}, "time": time.ctime(),
              "val_loss": float(val_loss), "iteration": 0, "dt": float(dt)}
-    with atomic_path(dest / "chkpts" / "chkpt_00000", suffix="") as tmp:
+    with atomic_path(checkpoint_path(dest), suffix="") as tmp:
         torch.save(chkpt, tmp)
-    _write_h5(dest / "validation" / "loss.h5", [float(val_loss)])
+    _write_h5(dest / VALIDATION_DIR / f"{FALLBACK_LOSS_NAME}.h5", [float(val_loss)])
     for name, value in (extra_losses or {}).items():
-        _write_h5(dest / "validation" / f"{name}.h5", [float(value)])
+        _write_h5(dest / VALIDATION_DIR / f"{name}.h5", [float(value)])
     _write_h5(dest / "chkpt_index.h5", [0])
     meta = {"config": config or {}, "status": "done"}
     with atomic_path(dest / "_meta.yaml") as tmp:

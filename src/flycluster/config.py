@@ -1,9 +1,10 @@
-"""Workflow configuration: load, fill defaults, validate with messages that name the bad key.
+"""Workflow configuration: the checks that span keys, and the names known before a run.
 
-The JSON schema lives in ``workflow/schemas/config.schema.yaml`` (types, ranges, defaults);
-:func:`check_config` adds the checks a schema cannot express (cell type names, references
-between keys, the ensemble directory). Both the Snakefile and the tests use these helpers;
-nothing here imports torch, umap or xarray, so parsing the workflow stays fast.
+Types, ranges and defaults of every key live in the schema (:mod:`flycluster.config_schema`);
+:func:`check_config` adds what a schema cannot express (cell type names, references between
+keys, the ensemble folder). The Snakefile applies the schema, then :func:`check_config`;
+:func:`load_config` does both for config files, merged as snakemake merges them. Nothing here
+imports torch, umap or xarray, so parsing the workflow stays fast.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from flycluster.config_schema import apply_schema
 from flycluster.errors import ConfigError
 
 #: The 65 cell types of the flyvis connectome (fib25-fib19_v2.2.json), in connectome order.
@@ -29,95 +31,51 @@ CELL_TYPES = (
     "TmY18",
 )
 
-#: Names usable as file names and snakemake wildcards (stimulus sets, ensembles, networks).
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+def _merge(base: dict, update: dict) -> dict:
+    """``base`` updated by ``update`` as snakemake merges config files: mappings key by key
+    (recursively), any other value (lists included) replaced."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
 
 
-def default_schema_path() -> Path:
-    """The schema of a source checkout (``<repo>/workflow/schemas/config.schema.yaml``)."""
-    return Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+def load_config(*paths) -> dict:
+    """Read YAML config files, merge them as snakemake merges ``configfile:`` and
+    ``--configfile`` (later files win, mappings merged key by key), apply the schema
+    (:func:`flycluster.config_schema.apply_schema`: types, ranges, defaults) and
+    :func:`check_config`; return the completed config.
 
-
-def load_config(path, schema_path=None) -> dict:
-    """Read a YAML config file and return it checked, with defaults filled in.
+    ``load_config("config/config.yaml", "my.yaml")`` is the config that
+    ``snakemake --configfile my.yaml`` runs with.
 
     Raises
     ------
     FileNotFoundError
-        If ``path`` does not exist.
+        If a file does not exist.
     flycluster.errors.ConfigError
-        If a value has the wrong type or range; the message names the file and the key.
+        If a value has the wrong type or range; the message names the file(s) and the key.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist")
-    with open(path) as fh:
-        try:
-            config = yaml.safe_load(fh)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+    config = {}
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        with open(path) as fh:
+            try:
+                data = yaml.safe_load(fh)
+            except yaml.YAMLError as err:
+                raise ConfigError(f"config file {path} is not valid YAML: {err}") from err
+        if not isinstance(data, (dict, type(None))):
+            raise ConfigError(f"config file {path}: expected a mapping of keys to values, "
+                              f"got {type(data).__name__}")
+        _merge(config, data or {})
     try:
-        return check_config(config or {}, schema_path=schema_path)
+        return check_config(apply_schema(config))
     except ConfigError as err:
-        raise ConfigError(f"config file {path}: {err}") from err
-
-
-def _key(path_parts) -> str:
-    return ".".join(str(p) for p in path_parts) or "<top level>"
-
-
-def _validator_with_defaults(schema):
-    """A jsonschema validator class that fills ``default`` values (deep copies) while validating."""
-    import jsonschema
-
-    base = jsonschema.validators.validator_for(schema)
-    validate_properties = base.VALIDATORS["properties"]
-
-    def properties_with_defaults(validator, properties, instance, subschema):
-        if validator.is_type(instance, "object"):
-            for name, prop in properties.items():
-                if "default" in prop and name not in instance:
-                    instance[name] = copy.deepcopy(prop["default"])
-        yield from validate_properties(validator, properties, instance, subschema)
-
-    return jsonschema.validators.extend(base, {"properties": properties_with_defaults})
-
-
-def validate_schema(config: dict, schema_path=None) -> dict:
-    """Validate ``config`` against the JSON schema; return a copy with defaults filled in.
-
-    The error names the key (dotted path, e.g. ``umap.n_neighbors``) and what was expected.
-    """
-    schema_path = Path(schema_path) if schema_path is not None else default_schema_path()
-    with open(schema_path) as fh:
-        schema = yaml.safe_load(fh)
-    if not isinstance(config, dict):
-        raise ConfigError(f"the config must be a mapping of keys to values, got {type(config).__name__}")
-    config = copy.deepcopy(config)
-    validator = _validator_with_defaults(schema)(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = []
-        for err in errors:
-            where = _key(err.absolute_path)
-            if err.validator == "additionalProperties":
-                lines.append(f"config key {where}: {err.message} (allowed keys: "
-                             f"{', '.join(sorted(err.schema.get('properties', {})))})")
-            elif err.validator == "oneOf":
-                lines.append(f"config key {where}: {err.instance!r} is not valid: expected "
-                             + " or ".join(_describe(s) for s in err.schema["oneOf"]))
-            else:
-                lines.append(f"config key {where}: {err.message}")
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
-    return config
-
-
-def _describe(subschema) -> str:
-    if "enum" in subschema:
-        return " or ".join(repr(v) for v in subschema["enum"])
-    if subschema.get("type") == "array":
-        return f"a list of {subschema.get('items', {}).get('type', 'values')}s"
-    return str(subschema.get("type", "a value"))
+        names = ", ".join(str(p) for p in paths)
+        raise ConfigError(f"config file {names}: {err}") from err
 
 
 def _check_names(names, key, known=CELL_TYPES):
@@ -131,33 +89,56 @@ def _check_names(names, key, known=CELL_TYPES):
                           f"known cell types: {', '.join(known)}")
 
 
-def check_config(config: dict, schema_path=None, known_cell_types=CELL_TYPES) -> dict:
-    """Schema validation plus cross-key checks; returns the completed config.
+#: Stimulus kinds each analysis role accepts.
+ANALYSIS_KINDS = {"naturalistic": ("photos", "sintel"), "moving_edges": ("moving_edges",)}
 
-    Checks beyond the schema: cell type names (``cell_types``,
-    ``figures.tuning_cell_types``, ``ensemble.planted.cell_types``), that ``analysis``
-    names stimulus sets present under ``stimuli``, names usable as file names, the
-    ensemble path for ``ensemble.kind: flyvis``, and that the ensemble has at least
-    ``umap.n_neighbors + 2`` networks (UMAP's minimum).
+
+def stimulus_sets(config: dict) -> list[str]:
+    """The stimulus sets the workflow builds and simulates: those the analysis names
+    (``analysis.naturalistic`` and ``analysis.moving_edges``); other sets under ``stimuli`` are
+    a catalog to choose from."""
+    names = (config["analysis"]["naturalistic"], config["analysis"]["moving_edges"])
+    return list(dict.fromkeys(name for name in names if name is not None))
+
+
+def check_config(config: dict, known_cell_types=CELL_TYPES) -> dict:
+    """The checks that span keys, on a config the schema has been applied to
+    (:func:`flycluster.config_schema.apply_schema`); returns ``config`` unchanged.
+
+    Checks: cell type names (``cell_types``, ``figures.tuning_cell_types``,
+    ``ensemble.planted.cell_types``); that ``analysis`` names stimulus sets defined under
+    ``stimuli``, of a fitting kind and rendered for the network's eye (``extent`` equal to
+    ``connectome.extent``); the ensemble folder for ``ensemble.kind: flyvis``; that the
+    ensemble has at least ``umap.n_neighbors + 2`` networks (UMAP's minimum) and at least as
+    many as planted groups.
+
+    Raises
+    ------
+    flycluster.errors.ConfigError
+        Naming the key and what was expected.
     """
-    config = validate_schema(config, schema_path)
-
     if config["cell_types"] != "all":
         _check_names(config["cell_types"], "cell_types", known_cell_types)
     if config["figures"]["tuning_cell_types"] != "all":
         _check_names(config["figures"]["tuning_cell_types"], "figures.tuning_cell_types",
                      known_cell_types)
 
-    for name in config["stimuli"]:
-        if not _NAME.match(name):
-            raise ConfigError(f"config key stimuli.{name}: stimulus set names may hold only "
-                              "letters, digits, '_', '-' and '.'")
-    _check_stimulus_specs(config)
-    for key in ("naturalistic", "moving_edges"):
-        name = config["analysis"][key]
-        if name is not None and name not in config["stimuli"]:
-            raise ConfigError(f"config key analysis.{key}: stimulus set {name!r} is not defined "
+    extent = config["connectome"]["extent"]
+    for role, kinds in ANALYSIS_KINDS.items():
+        name = config["analysis"][role]
+        if name is None:
+            continue
+        if name not in config["stimuli"]:
+            raise ConfigError(f"config key analysis.{role}: stimulus set {name!r} is not defined "
                               f"under stimuli (defined: {', '.join(config['stimuli'])})")
+        spec = config["stimuli"][name]
+        if spec["kind"] not in kinds:
+            raise ConfigError(f"config key analysis.{role}: stimulus set {name!r} is of kind "
+                              f"{spec['kind']!r}, expected {' or '.join(map(repr, kinds))}")
+        if spec["extent"] != extent:
+            raise ConfigError(f"config key stimuli.{name}.extent: {spec['extent']} differs from "
+                              f"connectome.extent = {extent}; the stimulus must cover the "
+                              "network's eye (set both to the same radius)")
 
     ensemble = config["ensemble"]
     n_neighbors = config["umap"]["n_neighbors"]
@@ -165,18 +146,18 @@ def check_config(config: dict, schema_path=None, known_cell_types=CELL_TYPES) ->
         if not ensemble["path"]:
             raise ConfigError("config key ensemble.path: required when ensemble.kind is "
                               "'flyvis' (a flyvis ensemble directory, e.g. .../results/flow/0000)")
-        n_networks = len(list_network_names(ensemble["path"], ensemble["loss_name"]))
+        n_networks = len(network_names(config))
         where = f"ensemble.path ({ensemble['path']})"
     else:
         n_networks = ensemble["n_networks"]
         where = "ensemble.n_networks"
         if ensemble["kind"] == "planted":
-            _check_names(ensemble["planted"]["cell_types"], "ensemble.planted.cell_types",
-                         known_cell_types)
-            if ensemble["planted"]["n_groups"] > n_networks:
-                raise ConfigError(f"config key ensemble.planted.n_groups: "
-                                  f"{ensemble['planted']['n_groups']} groups need at least as "
-                                  f"many networks (ensemble.n_networks = {n_networks})")
+            planted = ensemble["planted"]
+            _check_names(planted["cell_types"], "ensemble.planted.cell_types", known_cell_types)
+            if planted["n_groups"] > n_networks:
+                raise ConfigError(f"config key ensemble.planted.n_groups: {planted['n_groups']} "
+                                  "groups need at least as many networks "
+                                  f"(ensemble.n_networks = {n_networks})")
     if n_networks < n_neighbors + 2:
         raise ConfigError(f"config key {where}: {n_networks} networks, but UMAP with "
                           f"umap.n_neighbors = {n_neighbors} needs at least {n_neighbors + 2}")
@@ -187,82 +168,30 @@ def check_config(config: dict, schema_path=None, known_cell_types=CELL_TYPES) ->
     return config
 
 
-def validation_loss_file(network_dir, loss_name="loss"):
-    """``validation/<loss_name>.h5`` of a network folder, else ``validation/loss.h5`` (as
-    flycluster.checkpoints falls back), else None."""
-    for name in dict.fromkeys((loss_name, "loss")):
-        path = Path(network_dir) / "validation" / f"{name}.h5"
-        if path.is_file():
-            return path
-    return None
-
-
-def _check_stimulus_specs(config):
-    """Each stimulus spec against flycluster.stimuli (keys, types), and its lattice against
-    the connectome's extent, so that a typo fails before any job runs."""
-    from flycluster.stimuli.build import KIND_OF_SPEC, check_spec
-
-    extent = config["connectome"]["extent"]
-    for name, spec in config["stimuli"].items():
-        try:
-            kind, params = check_spec(name, spec)
-        except ConfigError as err:
-            raise ConfigError(f"config key stimuli.{name}: {err}") from err
-        if params.get("extent", extent) != extent:
-            raise ConfigError(f"config key stimuli.{name}.extent: {params['extent']} differs from "
-                              f"connectome.extent = {extent}; the stimulus must cover the "
-                              "network's eye (set both to the same radius)")
-        expected = {"naturalistic": "naturalistic", "moving_edges": "moving_edges"}
-        for key, want in expected.items():
-            if config["analysis"][key] == name and KIND_OF_SPEC[kind] != want:
-                raise ConfigError(f"config key analysis.{key}: stimulus set {name!r} is of kind "
-                                  f"{kind!r}, expected a {want} set")
-
-
-def list_network_names(ensemble_dir, loss_name="loss") -> list[str]:
-    """Names of the network folders of a flyvis ensemble directory, sorted.
-
-    A network folder holds ``chkpts/`` and ``validation/<loss_name>.h5`` (or ``loss.h5``). Only paths are
-    inspected (no file is opened), so this is cheap enough for workflow parsing.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the directory does not exist or holds no network folder.
-    flycluster.errors.ConfigError
-        If a network folder lacks its validation loss file.
-    """
-    root = Path(ensemble_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"ensemble directory {root} does not exist (config key ensemble.path)")
-    names = []
-    for sub in sorted(root.iterdir()):
-        if not sub.is_dir() or not (sub / "chkpts").is_dir():
-            continue
-        if validation_loss_file(sub, loss_name) is None:
-            raise ConfigError(f"network folder {sub} has no validation/{loss_name}.h5 (nor "
-                              "validation/loss.h5), which picks its best checkpoint and gives "
-                              "its task error (config key ensemble.loss_name)")
-        if not _NAME.match(sub.name):
-            raise ConfigError(f"network folder {sub}: names may hold only letters, digits, "
-                              "'_', '-' and '.'")
-        names.append(sub.name)
-    if not names:
-        raise FileNotFoundError(f"ensemble directory {root} holds no network folder (a folder "
-                                "with chkpts/ and validation/); expected e.g. .../flow/0000/000")
-    return names
-
-
 def network_names(config: dict) -> list[str]:
     """The networks of the configured ensemble, known before anything runs.
 
     Synthetic and planted ensembles are named ``000 .. n_networks-1`` (as
-    flycluster.synthetic writes them); a flyvis ensemble lists its directory.
+    flycluster.synthetic writes them); a flyvis ensemble lists its folder
+    (:func:`flycluster.checkpoints.list_networks`).
+
+    Raises
+    ------
+    flycluster.errors.ConfigError
+        Naming ``ensemble.path`` when the folder is missing, empty or a network lacks its
+        validation loss file.
     """
     ensemble = config["ensemble"]
-    if ensemble["kind"] == "flyvis":
-        return list_network_names(ensemble["path"], ensemble["loss_name"])
-    return [f"{i:03d}" for i in range(ensemble["n_networks"])]
+    if ensemble["kind"] != "flyvis":
+        return [f"{i:03d}" for i in range(ensemble["n_networks"])]
+    from flycluster.checkpoints import list_networks
+    from flycluster.errors import CheckpointError
+
+    try:
+        return list_networks(ensemble["path"], ensemble["loss_name"])
+    except CheckpointError as err:
+        raise ConfigError(f"config key ensemble.path: {err} (config key ensemble.loss_name: "
+                          f"{ensemble['loss_name']!r})") from err
 
 
 def selected_cell_types(config: dict, known_cell_types=CELL_TYPES) -> list[str]:

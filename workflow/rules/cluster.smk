@@ -7,17 +7,17 @@
 rule umap_jit:
     output:
         "resources/umap_jit.txt",
+    log:
+        "logs/umap_jit.log",
+    benchmark:
+        "logs/umap_jit.benchmark.tsv"
+    priority: 1  # start it with the first jobs, next to the serial synthetic_ensemble
+    conda:
+        "../../envs/cluster.yaml"
+    threads: 1
     params:
         umap=config["umap"],
         random_state=config["analysis"]["random_state"],
-    priority: 1  # start it with the first jobs, next to the serial synthetic_ensemble
-    log:
-        "resources/logs/umap_jit.log",
-    benchmark:
-        "resources/benchmarks/umap_jit.tsv"
-    threads: 1
-    conda:
-        "../../envs/cluster.yaml"
     script:
         "../../scripts/umap_jit.py"
 
@@ -49,6 +49,16 @@ rule cluster:
             labels={"cell type": "{cell_type}", "figure": "traces"},
         ),
         traces_pdf="results/{ensemble}/figures/{cell_type}/traces.pdf",
+    log:
+        "logs/{ensemble}/cluster/{cell_type}.log",
+    benchmark:
+        "logs/{ensemble}/cluster/{cell_type}.benchmark.tsv"
+    conda:
+        "../../envs/cluster.yaml"
+    threads: config["cluster"]["threads"]
+    resources:
+        mem_mb=config["cluster"]["mem_mb"],
+        runtime=config["cluster"]["runtime"],
     params:
         umap=config["umap"],
         gmm=config["gmm"],
@@ -56,15 +66,5 @@ rule cluster:
         nonfinite=config["cluster"]["nonfinite"],
         trace_sample=config["figures"]["trace_sample"],
         dpi=config["figures"]["dpi"],
-    log:
-        "results/{ensemble}/logs/cluster/{cell_type}.log",
-    benchmark:
-        "results/{ensemble}/benchmarks/cluster/{cell_type}.tsv"
-    threads: config["cluster"]["threads"]
-    resources:
-        mem_mb=config["cluster"]["mem_mb"],
-        runtime=config["cluster"]["runtime"],
-    conda:
-        "../../envs/cluster.yaml"
     script:
         "../../scripts/cluster.py"

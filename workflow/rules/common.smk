@@ -1,19 +1,15 @@
-# Configuration checks, names known before anything runs, and input functions.
+# Configuration, names known before anything runs, and input functions.
 import re
-from pathlib import Path
 
-from snakemake.utils import validate
-
+import flycluster.checkpoints as layout
 import flycluster.config as fc
+from flycluster.config_schema import apply_schema
 
-
-SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-
-# Our checks first: their messages name the key and what was expected (and cover what a
-# schema cannot: cell type names, references between keys, the ensemble folder). Then
-# snakemake's own validation, which also fills in the schema defaults.
-config.update(fc.check_config(config, schema_path=SCHEMA))
-validate(config, schema=str(SCHEMA))
+# The schema (flycluster/config.schema.yaml) is applied once, here: types, ranges and
+# defaults of every key, every mistake reported with its key. Then the checks that span keys
+# (cell type names, references between keys, the ensemble folder). Both run before any job.
+config.update(apply_schema(config))
+fc.check_config(config)
 
 ENSEMBLE = config["ensemble"]["name"]
 KIND = config["ensemble"]["kind"]
@@ -21,7 +17,9 @@ LOSS_NAME = config["ensemble"]["loss_name"]
 GENERATED_ENSEMBLE = KIND in ("synthetic", "planted")
 # Generated ensembles live under resources/; a flyvis ensemble stays where it is.
 ENSEMBLE_DIR = (
-    f"resources/ensembles/{ENSEMBLE}" if GENERATED_ENSEMBLE else config["ensemble"]["path"]
+    f"resources/ensembles/{ENSEMBLE}"
+    if GENERATED_ENSEMBLE
+    else config["ensemble"]["path"]
 )
 CONNECTOME = "resources/connectome/fib25-fib19_v2.2.json"
 
@@ -30,16 +28,10 @@ CONNECTOME = "resources/connectome/fib25-fib19_v2.2.json"
 NETWORKS = fc.network_names(config)
 CELL_TYPES = fc.selected_cell_types(config)
 TUNING_CELL_TYPES = fc.tuning_cell_types(config)
-STIMULUS_SETS = list(config["stimuli"])
+STIMULUS_SETS = fc.stimulus_sets(config)
 NATURALISTIC = config["analysis"]["naturalistic"]
 MOVING_EDGES = config["analysis"]["moving_edges"]
 USE_GPU = config["simulate"]["device"] == "cuda"
-
-# One GPU job at a time on a local machine unless --resources gpu=N says otherwise (the same
-# cap as workflow/profiles/default, found through the link profiles/default, for runs that
-# name another profile or none). Cluster executors are not capped.
-if USE_GPU and workflow.local_exec and "gpu" not in workflow.global_resources:
-    workflow.register_resource("gpu", 1)
 
 
 def _alternatives(names):
@@ -53,20 +45,36 @@ wildcard_constraints:
     cell_type=_alternatives(CELL_TYPES),
 
 
-def network_loss_file(wildcards):
-    """The validation loss file of one network: it picks the best checkpoint.
-
-    Generated ensembles write validation/loss.h5; a flyvis network folder may hold
-    validation/<loss_name>.h5 (flycluster.checkpoints falls back to loss.h5 too).
-    """
-    folder = f"{ENSEMBLE_DIR}/{wildcards.network}"
-    if GENERATED_ENSEMBLE:
-        return f"{folder}/validation/loss.h5"
-    return str(fc.validation_loss_file(folder, LOSS_NAME))
-
-
 def network_dir(wildcards):
     return f"{ENSEMBLE_DIR}/{wildcards.network}"
+
+
+def network_checkpoint(wildcards):
+    """The checkpoint a network is simulated with. As an input of simulate, a replaced or
+    touched checkpoint re-simulates that network. A generated ensemble is written
+    with one checkpoint; a flyvis network's best checkpoint is the argmin of its validation
+    loss (flycluster.checkpoints.best_checkpoint)."""
+    if GENERATED_ENSEMBLE:
+        return str(layout.checkpoint_path(network_dir(wildcards)))
+    return str(layout.best_checkpoint(network_dir(wildcards), LOSS_NAME))
+
+
+def network_loss_file(wildcards):
+    """The validation loss file of a network: it picks the best checkpoint and gives the
+    task error (flycluster.checkpoints.loss_file)."""
+    return str(
+        layout.loss_file(
+            network_dir(wildcards), LOSS_NAME, must_exist=not GENERATED_ENSEMBLE
+        )
+    )
+
+
+def generated_network_files(kind):
+    """The checkpoints, or the loss files, that synthetic_ensemble writes (one per network)."""
+    folders = [f"{ENSEMBLE_DIR}/{network}" for network in NETWORKS]
+    if kind == "checkpoints":
+        return [str(layout.checkpoint_path(folder)) for folder in folders]
+    return [str(layout.loss_file(folder, must_exist=False)) for folder in folders]
 
 
 def response_files(stimulus_set):

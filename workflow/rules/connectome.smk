@@ -1,14 +1,14 @@
 rule connectome:
     output:
         CONNECTOME,
-    params:
-        source=config["connectome"]["path"],
     log:
-        "resources/logs/connectome.log",
+        "logs/connectome.log",
     benchmark:
-        "resources/benchmarks/connectome.tsv"
-    threads: 1
+        "logs/connectome.benchmark.tsv"
     conda:
         "../../envs/simulate.yaml"
+    threads: 1
+    params:
+        source=config["connectome"]["path"],
     script:
         "../../scripts/connectome.py"

@@ -12,16 +12,16 @@ rule tuning:
             labels={"cell type": "{cell_type}", "figure": "direction tuning"},
         ),
         tuning_pdf="results/{ensemble}/figures/{cell_type}/tuning.pdf",
+    log:
+        "logs/{ensemble}/tuning/{cell_type}.log",
+    benchmark:
+        "logs/{ensemble}/tuning/{cell_type}.benchmark.tsv"
     wildcard_constraints:
         cell_type=_alternatives(TUNING_CELL_TYPES) or "(?!)",
-    params:
-        dpi=config["figures"]["dpi"],
-    log:
-        "results/{ensemble}/logs/tuning/{cell_type}.log",
-    benchmark:
-        "results/{ensemble}/benchmarks/tuning/{cell_type}.tsv"
-    threads: 1
     conda:
         "../../envs/cluster.yaml"
+    threads: 1
+    params:
+        dpi=config["figures"]["dpi"],
     script:
         "../../scripts/tuning.py"

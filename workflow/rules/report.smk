@@ -16,18 +16,18 @@ rule summary:
             category="Summary",
         ),
         figure_pdf="results/{ensemble}/summary.pdf",
+    log:
+        "logs/{ensemble}/summary.log",
+    benchmark:
+        "logs/{ensemble}/summary.benchmark.tsv"
+    conda:
+        "../../envs/cluster.yaml"
+    threads: 1
     params:
         planted_cell_types=(
             config["ensemble"]["planted"]["cell_types"] if KIND == "planted" else []
         ),
         dpi=config["figures"]["dpi"],
-    log:
-        "results/{ensemble}/logs/summary.log",
-    benchmark:
-        "results/{ensemble}/benchmarks/summary.tsv"
-    threads: 1
-    conda:
-        "../../envs/cluster.yaml"
     script:
         "../../scripts/summary.py"
 
@@ -39,6 +39,6 @@ for _cell_type in CELL_TYPES:
     rule:
         name:
             fc.target_name(_cell_type)
-        localrule: True
         input:
             cell_type_outputs(_cell_type),
+        localrule: True

@@ -2,26 +2,27 @@ rule simulate:
     input:
         stimulus="resources/stimuli/{stimulus_set}.nc",
         connectome=CONNECTOME,
+        checkpoint=network_checkpoint,
         loss=network_loss_file,
     output:
         "results/{ensemble}/responses/{stimulus_set}/{network}.nc",
+    log:
+        "logs/{ensemble}/simulate/{stimulus_set}/{network}.log",
+    benchmark:
+        "logs/{ensemble}/simulate/{stimulus_set}/{network}.benchmark.tsv"
+    conda:
+        "../../envs/simulate.yaml"
+    threads: config["simulate"]["threads"]
+    resources:
+        gpu=1 if USE_GPU else 0,
+        mem_mb=config["simulate"]["mem_mb"],
+        runtime=config["simulate"]["runtime"],
     params:
         network_dir=network_dir,
         loss_name=LOSS_NAME,
         extent=config["connectome"]["extent"],
         device=config["simulate"]["device"],
         batch_size=config["simulate"]["batch_size"],
-    log:
-        "results/{ensemble}/logs/simulate/{stimulus_set}/{network}.log",
-    benchmark:
-        "results/{ensemble}/benchmarks/simulate/{stimulus_set}/{network}.tsv"
-    threads: config["simulate"]["threads"]
-    resources:
-        gpu=1 if USE_GPU else 0,
-        mem_mb=config["simulate"]["mem_mb"],
-        runtime=config["simulate"]["runtime"],
-    conda:
-        "../../envs/simulate.yaml"
     script:
         "../../scripts/simulate.py"
 
@@ -32,11 +33,11 @@ rule norms:
     output:
         "results/{ensemble}/norms.nc",
     log:
-        "results/{ensemble}/logs/norms.log",
+        "logs/{ensemble}/norms.log",
     benchmark:
-        "results/{ensemble}/benchmarks/norms.tsv"
-    threads: 1
+        "logs/{ensemble}/norms.benchmark.tsv"
     conda:
         "../../envs/cluster.yaml"
+    threads: 1
     script:
         "../../scripts/norms.py"

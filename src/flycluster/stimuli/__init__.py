@@ -18,7 +18,7 @@ import importlib
 
 _LAZY = {
     "build_stimulus_set": "flycluster.stimuli.build",
-    "SPEC_KEYS": "flycluster.stimuli.build",
+    "check_spec": "flycluster.stimuli.build",
     "box_eye": "flycluster.stimuli.render",
     "HexEye": "flycluster.stimuli.render",
     "moving_edges": "flycluster.stimuli.edges",
