@@ -1,15 +1,22 @@
 # Configuration, names known before anything runs, and input functions.
+import os
 import re
 
 import flycluster.checkpoints as layout
 import flycluster.config as fc
 from flycluster.config_schema import apply_schema
+from flycluster.reproducible import PORTABLE_ENV
 
 # The schema (flycluster/config.schema.yaml) is applied once, here: types, ranges and
 # defaults of every key, every mistake reported with its key. Then the checks that span keys
 # (cell type names, references between keys, the ensemble folder). Both run before any job.
 config.update(apply_schema(config))
 fc.check_config(config)
+
+# The portable mode pins numba, numpy, OpenBLAS and the native kernel to generic x86-64 code
+# in every job; jobs inherit this environment, and these libraries read it at import.
+if config["portable"]:
+    os.environ.update(PORTABLE_ENV)
 
 ENSEMBLE = config["ensemble"]["name"]
 KIND = config["ensemble"]["kind"]

@@ -20,8 +20,10 @@ def _versions() -> dict[str, str]:
 
     import flycluster
 
+    from flycluster.reproducible import cpu_mode
+
     versions = {"version_numpy": numpy.__version__, "version_sklearn": sklearn.__version__,
-                "version_flycluster": flycluster.__version__}
+                "version_flycluster": flycluster.__version__, "cpu_mode": cpu_mode()}
     try:
         from importlib.metadata import version
 

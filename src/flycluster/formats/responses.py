@@ -19,6 +19,7 @@ import xarray as xr
 from flycluster import __version__
 from flycluster.formats._netcdf import check_contents, open_checked
 from flycluster.io_utils import atomic_path
+from flycluster.reproducible import cpu_mode
 
 RESPONSE_ATTRS = ("network", "checkpoint", "task_error", "stimulus_set", "kind", "dt", "t_pre",
                   "t_fade_in", "flycluster_version")
@@ -65,6 +66,7 @@ def response_dataset(responses, stimulus: xr.Dataset, cell_types, *, network: st
         t_pre=float(attrs.get("t_pre", 0.0)),
         t_fade_in=float(attrs.get("t_fade_in", 0.0)),
         flycluster_version=__version__,
+        cpu_mode=cpu_mode(),
     )
     return ds
 
