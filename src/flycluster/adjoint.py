@@ -37,7 +37,7 @@ from flycluster.stencil import StencilLayout
 
 SOURCE = Path(__file__).with_name("csrc") / "stencil_adjoint.c"
 #: must equal flycluster_adjoint_abi() of the compiled library
-ABI = 2
+ABI = 3
 #: floats read past a run by the C loops (4 vectors of 8): spare floats at the end of every array
 _OVERREAD = 64
 
@@ -115,6 +115,9 @@ def load_library() -> ctypes.CDLL:
             lib.flycluster_adjoint_backward.argtypes = [ctypes.POINTER(_AModel), i64, p, p, p, p, p, p, p, i64, i64,
                                                         i32, p, p]
             lib.flycluster_adjoint_backward.restype = ctypes.c_int
+            for name in ("flycluster_adjoint_gather", "flycluster_adjoint_scatter"):
+                getattr(lib, name).argtypes = [p, i64, i64, i64, p, i64, p]
+                getattr(lib, name).restype = None
             _LIBRARY = lib
         return _LIBRARY
 
@@ -186,8 +189,8 @@ class StencilSimulation:
         self._cost = seg_len * (np.diff(arrays["term_ptr"])[seg_type] + 1)
         self._tcost = seg_len * (np.diff(arrays["tterm_ptr"])[seg_type] + 1)
         self.n_threads = int(n_threads or torch.get_num_threads())
-        self.node_position = torch.from_numpy(np.asarray(lay.node_position, np.int64))
-        self.hex_position = torch.from_numpy(np.asarray(lay.hex_position, np.int64))
+        self._node_position = np.ascontiguousarray(lay.node_position, np.int64)
+        self._hex_position = np.ascontiguousarray(lay.hex_position, np.int64)
         self.n_nodes = int(c.n_nodes)
         self._pool: dict = {}
         self._lock = threading.Lock()
@@ -232,36 +235,46 @@ class StencilSimulation:
         self._give("V", V, n_frames + 1, batch)
         self._give("U", U, n_frames, batch)
 
+    def _scatter(self, grid: np.ndarray, offset: int, n_steps: int, stride: int, batch: int, positions, src):
+        """grid[offset:] as (n_steps, stride, batch) at ``positions`` = src (batch, n_steps, len(positions))."""
+        src = np.ascontiguousarray(src, np.float32)
+        self.lib.flycluster_adjoint_scatter(_ptr(grid) + 4 * offset, n_steps, stride, batch, _ptr(positions),
+                                            len(positions), _ptr(src))
+
+    def _gather(self, grid: np.ndarray, offset: int, n_steps: int, batch: int) -> torch.Tensor:
+        """(batch, n_steps, n_nodes) node values of the state grids grid[offset:]."""
+        out = torch.empty((batch, n_steps, self.n_nodes), dtype=torch.float32)
+        self.lib.flycluster_adjoint_gather(_ptr(grid) + 4 * offset, n_steps, self.layout.n_positions, batch,
+                                           _ptr(self._node_position), self.n_nodes, out.data_ptr())
+        return out
+
     def forward(self, v0: torch.Tensor, movie: torch.Tensor, term_w, inv, bias, dt: float):
         """Integrate; returns (activity (B, T, n_nodes) tensor, saved arrays for :meth:`backward`)."""
         batch, n_frames, _ = movie.shape
-        npos, pos = self.layout.n_positions, self.node_position
+        npos, stride = self.layout.n_positions, self.layout.type_stride
         model, keep = self._model(term_w, inv, bias, batch, dt)
         V = self._take("V", n_frames + 1, batch)
         U = self._take("U", n_frames, batch)
-        states = torch.from_numpy(V[:-_OVERREAD]).view(n_frames + 1, npos, batch)
-        states[0, pos] = v0.detach().float().t()
-        X = self._take("X", n_frames, batch, self.layout.type_stride)
-        xg = torch.from_numpy(X[:-_OVERREAD]).view(n_frames, self.layout.type_stride, batch)
-        xg[:, self.hex_position] = movie.detach().float().permute(1, 2, 0)
+        self._scatter(V, 0, 1, npos, batch, self._node_position, v0.detach().float().numpy()[:, None, :])
+        X = self._take("X", n_frames, batch, stride)
+        self._scatter(X, 0, n_frames, stride, batch, self._hex_position, movie.detach().float().numpy())
         part, _, n = self._parts()
         rc = self.lib.flycluster_adjoint_forward(ctypes.byref(model), n_frames, _ptr(X), _ptr(V), _ptr(U), n,
                                                  _ptr(part))
-        self._give("X", X, n_frames, batch, self.layout.type_stride)
+        self._give("X", X, n_frames, batch, stride)
         if rc != 0:
             raise RuntimeError(f"the native forward pass failed to start {n} threads")
-        out = states[1:, pos].permute(2, 0, 1).contiguous()
+        out = self._gather(V, npos * batch, n_frames, batch)
         return out, (V, U, model, keep, batch, n_frames)
 
     def backward(self, saved, grad_out: torch.Tensor):
         """Gradients (initial state (B, n_nodes) tensor, term weights (n_terms,), inv (n_types,),
         bias (n_types,) float64 numpy) for ``grad_out`` (B, T, n_nodes); returns the grids to the pool."""
         V, U, model, keep, batch, n_frames = saved
-        npos, pos = self.layout.n_positions, self.node_position
+        npos = self.layout.n_positions
         G = self._take("G", n_frames + 1, batch)
-        grads = torch.from_numpy(G[:-_OVERREAD]).view(n_frames + 1, npos, batch)
-        grads[0, pos] = 0
-        grads[1:, pos] = grad_out.detach().float().permute(1, 2, 0)
+        G[:npos * batch] = 0
+        self._scatter(G, npos * batch, n_frames, npos, batch, self._node_position, grad_out.detach().float().numpy())
         H = self._take("H", 1, batch)
         gw = np.zeros(self.n_terms, np.float64)
         ginv = np.zeros(self.n_types, np.float64)
@@ -270,7 +283,7 @@ class StencilSimulation:
         rc = self.lib.flycluster_adjoint_backward(ctypes.byref(model), n_frames, _ptr(V), _ptr(U), _ptr(G), _ptr(H),
                                                   _ptr(gw), _ptr(ginv), _ptr(gb), self.n_terms, self.n_types, n,
                                                   _ptr(part), _ptr(tpart))
-        g0 = grads[0, pos].t().contiguous()
+        g0 = self._gather(G, 0, 1, batch)[:, 0]
         self.release(saved)
         self._give("G", G, n_frames + 1, batch)
         self._give("H", H, 1, batch)

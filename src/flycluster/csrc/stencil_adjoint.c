@@ -50,7 +50,7 @@ static inline void st_part(float *p, vf x, int64_t n) { /* store the first n (< 
 }
 
 /* ABI version checked by adjoint.py: bump when a signature or the layout changes. */
-int flycluster_adjoint_abi(void) { return 2; }
+int flycluster_adjoint_abi(void) { return 3; }
 
 typedef struct {
     int64_t n_seg;              /* runs of consecutive grid positions of one cell type */
@@ -138,35 +138,11 @@ static void backward_h(const AModel *m, const float *Gt, const float *Ut, float 
     }
 }
 
-/* Backward pass 2 for target segments s0..s1: weight gradients, sum of h * relu(V_source). */
-static void backward_w(const AModel *m, const float *Vp, const float *H, int64_t s0, int64_t s1, double *gw) {
-    const int64_t B = m->batch;
-    for (int64_t s = s0; s < s1; s++) {
-        const int32_t ty = m->seg_type[s];
-        const int32_t k0 = m->term_ptr[ty], k1 = m->term_ptr[ty + 1];
-        const int64_t f0 = m->seg_start[s] * B, f1 = f0 + (int64_t)m->seg_len[s] * B;
-        for (int64_t f = f0; f < f1; f += 4 * VW) {
-            const int64_t n = f1 - f; /* valid floats from f */
-            vf h0 = ld(H + f), h1 = ld(H + f + VW), h2 = ld(H + f + 2 * VW), h3 = ld(H + f + 3 * VW);
-            if (n < 4 * VW) {
-                h0 = keep_first(h0, n);
-                h1 = keep_first(h1, n - VW);
-                h2 = keep_first(h2, n - 2 * VW);
-                h3 = keep_first(h3, n - 3 * VW);
-            }
-            for (int32_t k = k0; k < k1; k++) {
-                const float *q = Vp + f + m->term_delta[k] * B;
-                const vf d = h0 * relu(ld(q)) + h1 * relu(ld(q + VW)) + h2 * relu(ld(q + 2 * VW))
-                             + h3 * relu(ld(q + 3 * VW));
-                gw[k] += hsum(d);
-            }
-        }
-    }
-}
-
-/* Backward pass 3 for source segments s0..s1: decay plus the transposed stencil through relu'. */
+/* Backward pass 2 for source segments s0..s1: the state gradient, decay plus the transposed stencil
+ * through relu', and with the same loads of h the weight gradients: for term k (transposed index kt)
+ * sum over sources of h[s - delta_k] * relu(V[s]), accumulated per lane in vacc (n_terms * VW). */
 static void backward_v(const AModel *m, const float *Vp, const float *Gt, const float *H, float *Gp, int64_t s0,
-                       int64_t s1) {
+                       int64_t s1, float *vacc) {
     const int64_t B = m->batch;
     const float dt = m->dt;
     for (int64_t s = s0; s < s1; s++) {
@@ -175,12 +151,23 @@ static void backward_v(const AModel *m, const float *Vp, const float *Gt, const 
         const vf decay = bc(1.f - m->inv[ty] * dt);
         const int64_t f1 = (m->seg_start[s] + m->seg_len[s]) * B;
         for (int64_t f = m->seg_start[s] * B; f < f1; f += 4 * VW) {
+            const int64_t n = f1 - f; /* valid floats from f */
+            vf r0 = relu(ld(Vp + f)), r1 = relu(ld(Vp + f + VW)), r2 = relu(ld(Vp + f + 2 * VW)),
+               r3 = relu(ld(Vp + f + 3 * VW));
+            if (n < 4 * VW) {
+                r0 = keep_first(r0, n);
+                r1 = keep_first(r1, n - VW);
+                r2 = keep_first(r2, n - 2 * VW);
+                r3 = keep_first(r3, n - 3 * VW);
+            }
             vf a0 = bc(0.f), a1 = a0, a2 = a0, a3 = a0;
             for (int32_t k = k0; k < k1; k++) {
                 const vf w = bc(m->tterm_w[k]);
                 const float *q = H + f + m->tterm_delta[k] * B;
-                a0 += w * ld(q);          a1 += w * ld(q + VW);
-                a2 += w * ld(q + 2 * VW); a3 += w * ld(q + 3 * VW);
+                const vf h0 = ld(q), h1 = ld(q + VW), h2 = ld(q + 2 * VW), h3 = ld(q + 3 * VW);
+                a0 += w * h0; a1 += w * h1; a2 += w * h2; a3 += w * h3;
+                float *acc = vacc + (int64_t)k * VW;
+                st(acc, ld(acc) + (h0 * r0 + h1 * r1) + (h2 * r2 + h3 * r3));
             }
             vf acc[4] = {a0, a1, a2, a3};
             for (int i = 0; i < 4; i++) {
@@ -208,6 +195,7 @@ typedef struct {
     const float *X;
     float *V, *U, *G, *H;
     double *acc; /* this thread's gw (n_terms), ginv, gb (n_types each) */
+    float *vacc; /* this thread's per-lane weight-gradient sums of one step (n_terms * VW) */
     int64_t n_terms, n_types;
     int64_t s0, s1, r0, r1; /* segments of the target-ordered and of the transposed work */
     pthread_barrier_t *barrier;
@@ -234,8 +222,13 @@ static void *backward_job(void *arg) {
         float *Gp = j->G + (t - 1) * NPB;
         backward_h(m, Gt, Ut, j->H, j->s0, j->s1, ginv, gb);
         if (j->barrier) pthread_barrier_wait(j->barrier);
-        backward_w(m, Vp, j->H, j->s0, j->s1, gw);
-        backward_v(m, Vp, Gt, j->H, Gp, j->r0, j->r1);
+        backward_v(m, Vp, Gt, j->H, Gp, j->r0, j->r1, j->vacc);
+        /* flush the float lanes into double once per step (precision over long runs) */
+        for (int64_t k = 0; k < j->n_terms; k++) {
+            float *a = j->vacc + k * VW;
+            gw[m->tterm_term[k]] += hsum(ld(a));
+            st(a, bc(0.f));
+        }
         if (j->barrier) pthread_barrier_wait(j->barrier);
     }
     return NULL;
@@ -297,7 +290,7 @@ int flycluster_adjoint_forward(const AModel *m, int64_t T, const float *X, float
 /* Backpropagation through the T steps of flycluster_adjoint_forward.
  * G: (T + 1, n_positions, B); in: G[t] = dL/dV[t] from the outputs (t >= 1), G[0] = 0; out: every
  * G[t] holds the total gradient, G[0] the initial state's. H: (n_positions, B) scratch, 0 at positions
- * without a node. gw (n_terms,), ginv, gb (n_types,): accumulated (double). part, tpart: (n_threads + 1,)
+ * without a node; G must be 0 there too. gw (n_terms,), ginv, gb (n_types,): accumulated (double). part, tpart: (n_threads + 1,)
  * segment bounds of the target-ordered and the transposed work. Returns 0 on success. */
 int flycluster_adjoint_backward(const AModel *m, int64_t T, const float *V, const float *U, float *G, float *H,
                                 double *gw, double *ginv, double *gb, int64_t n_terms, int64_t n_types,
@@ -306,9 +299,11 @@ int flycluster_adjoint_backward(const AModel *m, int64_t T, const float *V, cons
     if (n_threads < 1 || n_threads > 64) return -1;
     const int64_t per = n_terms + 2 * n_types;
     double *acc = calloc((size_t)(per * n_threads), sizeof(double));
-    if (!acc) return -1;
+    float *vacc = calloc((size_t)(n_terms * VW * n_threads), sizeof(float));
+    if (!acc || !vacc) { free(acc); free(vacc); return -1; }
     for (int32_t i = 0; i < n_threads; i++) {
         jobs[i] = (Job){.m = m, .T = T, .V = (float *)V, .U = (float *)U, .G = G, .H = H, .acc = acc + i * per,
+                        .vacc = vacc + i * n_terms * VW,
                         .n_terms = n_terms, .n_types = n_types, .s0 = part[i], .s1 = part[i + 1],
                         .r0 = tpart[i], .r1 = tpart[i + 1]};
     }
@@ -321,5 +316,30 @@ int flycluster_adjoint_backward(const AModel *m, int64_t T, const float *V, cons
         }
     }
     free(acc);
+    free(vacc);
     return rc;
+}
+
+/* out (B, S, N) = grid (S, n_positions, B) at the node positions pos (N,). */
+void flycluster_adjoint_gather(const float *grid, int64_t S, int64_t n_positions, int64_t B, const int64_t *pos,
+                               int64_t N, float *out) {
+    for (int64_t t = 0; t < S; t++) {
+        const float *g = grid + t * n_positions * B;
+        for (int64_t b = 0; b < B; b++) {
+            float *o = out + (b * S + t) * N;
+            for (int64_t i = 0; i < N; i++) o[i] = g[pos[i] * B + b];
+        }
+    }
+}
+
+/* grid (S, n_positions, B) at the node positions pos (N,) = src (B, S, N). */
+void flycluster_adjoint_scatter(float *grid, int64_t S, int64_t n_positions, int64_t B, const int64_t *pos, int64_t N,
+                                const float *src) {
+    for (int64_t t = 0; t < S; t++) {
+        float *g = grid + t * n_positions * B;
+        for (int64_t b = 0; b < B; b++) {
+            const float *x = src + (b * S + t) * N;
+            for (int64_t i = 0; i < N; i++) g[pos[i] * B + b] = x[i];
+        }
+    }
 }
