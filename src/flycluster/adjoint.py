@@ -37,7 +37,7 @@ from flycluster.stencil import StencilLayout
 
 SOURCE = Path(__file__).with_name("csrc") / "stencil_adjoint.c"
 #: must equal flycluster_adjoint_abi() of the compiled library
-ABI = 3
+ABI = 4
 #: floats read past a run by the C loops (4 vectors of 8): spare floats at the end of every array
 _OVERREAD = 64
 

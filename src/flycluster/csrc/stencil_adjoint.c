@@ -50,7 +50,7 @@ static inline void st_part(float *p, vf x, int64_t n) { /* store the first n (< 
 }
 
 /* ABI version checked by adjoint.py: bump when a signature or the layout changes. */
-int flycluster_adjoint_abi(void) { return 3; }
+int flycluster_adjoint_abi(void) { return 4; }
 
 typedef struct {
     int64_t n_seg;              /* runs of consecutive grid positions of one cell type */
@@ -73,8 +73,18 @@ typedef struct {
     float dt;
 } AModel;
 
-/* One forward step of segments s0..s1. */
-static void forward_step(const AModel *m, int64_t t, const float *X, float *V, float *U, int64_t s0, int64_t s1) {
+/* relu(V) of segments s0..s1 into R (the start of the forward pass). */
+static void relu_segments(const AModel *m, const float *V, float *R, int64_t s0, int64_t s1) {
+    const int64_t B = m->batch;
+    for (int64_t s = s0; s < s1; s++) {
+        const int64_t f1 = (m->seg_start[s] + m->seg_len[s]) * B;
+        for (int64_t f = m->seg_start[s] * B; f < f1; f++) R[f] = V[f] > 0.f ? V[f] : 0.f;
+    }
+}
+
+/* One forward step of segments s0..s1: R = relu(V[t]) in, Rn = relu(V[t + 1]) out. */
+static void forward_step(const AModel *m, int64_t t, const float *X, float *V, float *U, const float *R, float *Rn,
+                         int64_t s0, int64_t s1) {
     const int64_t B = m->batch, NPB = m->n_positions * B;
     const float dt = m->dt;
     const float *Vp = V + t * NPB, *Xt = X + t * m->type_stride * B;
@@ -90,9 +100,9 @@ static void forward_step(const AModel *m, int64_t t, const float *X, float *V, f
             vf a0 = bc(0.f), a1 = a0, a2 = a0, a3 = a0;
             for (int32_t k = k0; k < k1; k++) {
                 const vf w = bc(m->term_w[k]);
-                const float *q = Vp + f + m->term_delta[k] * B;
-                a0 += w * relu(ld(q));          a1 += w * relu(ld(q + VW));
-                a2 += w * relu(ld(q + 2 * VW)); a3 += w * relu(ld(q + 3 * VW));
+                const float *q = R + f + m->term_delta[k] * B;
+                a0 += w * ld(q);          a1 += w * ld(q + VW);
+                a2 += w * ld(q + 2 * VW); a3 += w * ld(q + 3 * VW);
             }
             vf acc[4] = {a0, a1, a2, a3};
             for (int i = 0; i < 4; i++) {
@@ -102,8 +112,8 @@ static void forward_step(const AModel *m, int64_t t, const float *X, float *V, f
                 vf u = -v + b + acc[i];
                 if (has_input) u += ld(Xt + fi - xoff);
                 const vf vn = v + (inv * u) * vdt;
-                if (f1 - fi >= VW) { st(Ut + fi, u); st(Vn + fi, vn); }
-                else { st_part(Ut + fi, u, f1 - fi); st_part(Vn + fi, vn, f1 - fi); }
+                if (f1 - fi >= VW) { st(Ut + fi, u); st(Vn + fi, vn); st(Rn + fi, relu(vn)); }
+                else { st_part(Ut + fi, u, f1 - fi); st_part(Vn + fi, vn, f1 - fi); st_part(Rn + fi, relu(vn), f1 - fi); }
             }
         }
     }
@@ -196,6 +206,7 @@ typedef struct {
     float *V, *U, *G, *H;
     double *acc; /* this thread's gw (n_terms), ginv, gb (n_types each) */
     float *vacc; /* this thread's per-lane weight-gradient sums of one step (n_terms * VW) */
+    float *R0, *R1; /* forward: relu of the current and the next state (n_positions * B each) */
     int64_t n_terms, n_types;
     int64_t s0, s1, r0, r1; /* segments of the target-ordered and of the transposed work */
     pthread_barrier_t *barrier;
@@ -205,8 +216,12 @@ typedef struct {
 
 static void *forward_job(void *arg) {
     const Job *j = arg;
+    relu_segments(j->m, j->V, j->R0, j->s0, j->s1);
+    if (j->barrier) pthread_barrier_wait(j->barrier);
     for (int64_t t = 0; t < j->T; t++) {
-        forward_step(j->m, t, j->X, j->V, j->U, j->s0, j->s1);
+        const float *R = t % 2 ? j->R1 : j->R0;
+        float *Rn = t % 2 ? j->R0 : j->R1;
+        forward_step(j->m, t, j->X, j->V, j->U, R, Rn, j->s0, j->s1);
         if (j->barrier) pthread_barrier_wait(j->barrier);
     }
     return NULL;
@@ -281,10 +296,16 @@ int flycluster_adjoint_forward(const AModel *m, int64_t T, const float *X, float
                                const int64_t *part) {
     Job jobs[64];
     if (n_threads < 1 || n_threads > 64) return -1;
+    const size_t n_r = (size_t)(m->n_positions * m->batch + 4 * VW);
+    float *R = calloc(2 * n_r, sizeof(float)); /* 0 where no node sits, never written there */
+    if (!R) return -1;
     for (int32_t i = 0; i < n_threads; i++) {
-        jobs[i] = (Job){.m = m, .T = T, .X = X, .V = V, .U = U, .s0 = part[i], .s1 = part[i + 1]};
+        jobs[i] = (Job){.m = m, .T = T, .X = X, .V = V, .U = U, .s0 = part[i], .s1 = part[i + 1],
+                        .R0 = R, .R1 = R + n_r};
     }
-    return run_jobs(forward_job, jobs, n_threads);
+    const int rc = run_jobs(forward_job, jobs, n_threads);
+    free(R);
+    return rc;
 }
 
 /* Backpropagation through the T steps of flycluster_adjoint_forward.
@@ -320,14 +341,16 @@ int flycluster_adjoint_backward(const AModel *m, int64_t T, const float *V, cons
     return rc;
 }
 
-/* out (B, S, N) = grid (S, n_positions, B) at the node positions pos (N,). */
+/* out (B, S, N) = grid (S, n_positions, B) at the node positions pos (N,): one pass over the grid,
+ * B sequential output streams. */
 void flycluster_adjoint_gather(const float *grid, int64_t S, int64_t n_positions, int64_t B, const int64_t *pos,
                                int64_t N, float *out) {
     for (int64_t t = 0; t < S; t++) {
         const float *g = grid + t * n_positions * B;
-        for (int64_t b = 0; b < B; b++) {
-            float *o = out + (b * S + t) * N;
-            for (int64_t i = 0; i < N; i++) o[i] = g[pos[i] * B + b];
+        float *o = out + t * N;
+        for (int64_t i = 0; i < N; i++) {
+            const float *q = g + pos[i] * B;
+            for (int64_t b = 0; b < B; b++) o[b * S * N + i] = q[b];
         }
     }
 }
@@ -337,9 +360,10 @@ void flycluster_adjoint_scatter(float *grid, int64_t S, int64_t n_positions, int
                                 const float *src) {
     for (int64_t t = 0; t < S; t++) {
         float *g = grid + t * n_positions * B;
-        for (int64_t b = 0; b < B; b++) {
-            const float *x = src + (b * S + t) * N;
-            for (int64_t i = 0; i < N; i++) g[pos[i] * B + b] = x[i];
+        const float *x = src + t * N;
+        for (int64_t i = 0; i < N; i++) {
+            float *q = g + pos[i] * B;
+            for (int64_t b = 0; b < B; b++) q[b] = x[b * S * N + i];
         }
     }
 }
