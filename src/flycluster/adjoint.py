@@ -1,7 +1,8 @@
 """Fast backpropagation through the Euler steps on CPU: the stencil kernel and its adjoint in C.
 
 :class:`StencilSimulation` wraps ``csrc/stencil_adjoint.c`` (built at first use with the system C
-compiler, cached like :mod:`flycluster.native`'s kernel). :class:`NativeSimulate` is the
+compiler, cached like :mod:`flycluster.kernels.native`'s kernel, with the same flags, including
+the portable mode's ``FLYCLUSTER_NATIVE_MARCH`` and ``FLYCLUSTER_NATIVE_FP_CONTRACT``). :class:`NativeSimulate` is the
 ``torch.autograd.Function``: its forward integrates the whole movie keeping every state (and the
 bracket ``u = -V + b + W relu(V) + x`` of every step), its backward runs backwards in time:
 
@@ -32,8 +33,8 @@ import numpy as np
 import torch
 
 from flycluster.connectome import default_cache_dir
-from flycluster.native import COMMON_FLAGS, FLAG_SETS, NativeUnavailable, _cpu_signature, find_compiler
-from flycluster.stencil import StencilLayout
+from flycluster.kernels.native import COMMON_FLAGS, NativeUnavailable, _cpu_signature, find_compiler, flag_sets
+from flycluster.kernels.stencil import StencilLayout
 
 SOURCE = Path(__file__).with_name("csrc") / "stencil_adjoint.c"
 #: must equal flycluster_adjoint_abi() of the compiled library
@@ -62,12 +63,12 @@ def _library_path(compiler: str, flags) -> Path:
 
 def build_library() -> Path:
     """Compile ``csrc/stencil_adjoint.c`` for this machine unless cached (same compiler, flags and
-    cache folder as :func:`flycluster.native.build_library`); returns the library path."""
+    cache folder as :func:`flycluster.kernels.native.build_library`); returns the library path."""
     compiler = find_compiler()
     if compiler is None:
         raise NativeUnavailable("no C compiler found (set CC, or install gcc or clang)")
     errors = []
-    for flags in FLAG_SETS:
+    for flags in flag_sets():
         all_flags = (*flags, *COMMON_FLAGS)
         target = _library_path(compiler, all_flags)
         if target.exists():
@@ -143,7 +144,7 @@ class StencilSimulation:
 
     Attributes
     ----------
-    layout : :class:`flycluster.stencil.StencilLayout`.
+    layout : :class:`flycluster.kernels.stencil.StencilLayout`.
     term_type, term_group : (n_terms,) int64 edge type and flyvis ``edges_syn_count`` group of each
         term (the terms are exactly flyvis's syn-count groups, in the layout's order).
 
