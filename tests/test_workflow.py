@@ -351,6 +351,7 @@ def test_tiny_run_outputs(tiny_run):
         assert ds.sizes["cell_type"] == 65
         assert ds.attrs["network"] == "003" and ds.attrs["stimulus_set"] == "naturalistic"
         assert ds.attrs["checkpoint"].endswith("chkpt_00000")
+        assert ds.attrs["cpu_mode"] == "portable"  # portable: true reached the job
         assert np.isfinite(ds.attrs["task_error"])
         np.testing.assert_allclose(ds["time"].values, stim["time"].values)
         assert np.isfinite(ds["responses"].values).all()
@@ -374,7 +375,7 @@ def test_tiny_run_outputs(tiny_run):
             assert set(labels) == set(range(k))
             assert list(ds["n_clusters"].values) == [1, 2, 3]
             assert ds.attrs["cell_type"] == cell_type and ds.attrs["umap_n_epochs"] == 200
-            assert ds.attrs["gmm_n_init"] == 5
+            assert ds.attrs["gmm_n_init"] == 5 and ds.attrs["cpu_mode"] == "portable"
             assert np.isfinite(ds["task_error"].values).all()
             # stability of the clustering: 2 seed + 2 leave-out repeats
             assert list(ds["stability_kind"].values) == ["seed"] * 2 + ["leave_out"] * 2
