@@ -188,6 +188,15 @@ class Network:
         """The parameters in flyvis's state-dict format (float32 CPU tensors, copies)."""
         return {k: v.clone() for k, v in self._params.items()}
 
+    def module(self, backend: str = "auto"):
+        """A differentiable copy of this network for training: a ``torch.nn.Module`` whose
+        parameters are flyvis's (``nodes_bias``, ``nodes_time_const``, ``edges_syn_strength``
+        trainable; ``edges_sign``, ``edges_syn_count`` buffers), see
+        :class:`flycluster.training.NetworkModule` and docs/training.md."""
+        from flycluster.training.module import network_module
+
+        return network_module(self, backend=backend)
+
     # -- simulation ---------------------------------------------------------------------------
 
     def _kernel(self, dt: float):

@@ -1,0 +1,253 @@
+"""Fast backpropagation through the Euler steps on CPU: the stencil kernel and its adjoint in C.
+
+:class:`StencilSimulation` wraps ``csrc/stencil_adjoint.c`` (built at first use with the system C
+compiler, cached like :mod:`flycluster.native`'s kernel). :class:`NativeSimulate` is the
+``torch.autograd.Function``: its forward integrates the whole movie keeping every state (and the
+bracket ``u = -V + b + W relu(V) + x`` of every step), its backward runs backwards in time:
+
+- the state gradient goes through the *transposed* stencil: the terms grouped by source cell
+  type with mirrored offsets (the source of term k for target p is ``p + delta_k``, so the target
+  of a source s is ``s - delta_k``), masked by relu'(V);
+- the gradient of each term's weight is the sum over target positions (and samples) of
+  ``inv dt g`` times relu(V) of the source, accumulated in float64;
+- bias and ``1 / max(tau, dt)`` get sums over each cell type's positions.
+
+Torch autograd then maps the term weights to ``edges_syn_strength`` and ``inv`` to
+``nodes_time_const`` (:func:`simulate_native`), so the chain rule of the parameterisation stays in
+one place, shared with the torch reference of :mod:`flycluster.training.module`.
+float32 only; the arrays are interleaved ``[position][sample]`` (see the C file).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flycluster.connectome import default_cache_dir
+from flycluster.native import COMMON_FLAGS, FLAG_SETS, NativeUnavailable, _cpu_signature, find_compiler
+from flycluster.stencil import StencilLayout
+
+SOURCE = Path(__file__).with_name("csrc") / "stencil_adjoint.c"
+#: must equal flycluster_adjoint_abi() of the compiled library
+ABI = 1
+#: floats read past a run by the C loops (4 vectors of 8): spare floats at the end of every array
+_OVERREAD = 64
+
+
+class _AModel(ctypes.Structure):
+    _fields_ = [("n_seg", ctypes.c_int64), ("seg_start", ctypes.c_void_p), ("seg_len", ctypes.c_void_p),
+                ("seg_type", ctypes.c_void_p), ("term_ptr", ctypes.c_void_p), ("term_delta", ctypes.c_void_p),
+                ("term_w", ctypes.c_void_p), ("tterm_ptr", ctypes.c_void_p), ("tterm_delta", ctypes.c_void_p),
+                ("tterm_w", ctypes.c_void_p), ("tterm_term", ctypes.c_void_p), ("inv", ctypes.c_void_p),
+                ("bias", ctypes.c_void_p), ("in_gain", ctypes.c_void_p), ("type_stride", ctypes.c_int64),
+                ("n_positions", ctypes.c_int64), ("batch", ctypes.c_int64), ("dt", ctypes.c_float)]
+
+
+def _library_path(compiler: str, flags) -> Path:
+    digest = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), compiler.encode(), " ".join(flags).encode(), _cpu_signature().encode()):
+        digest.update(part)
+        digest.update(b"\0")
+    return default_cache_dir() / "native" / f"stencil_adjoint-{digest.hexdigest()[:16]}.so"
+
+
+def build_library() -> Path:
+    """Compile ``csrc/stencil_adjoint.c`` for this machine unless cached (same compiler, flags and
+    cache folder as :func:`flycluster.native.build_library`); returns the library path."""
+    compiler = find_compiler()
+    if compiler is None:
+        raise NativeUnavailable("no C compiler found (set CC, or install gcc or clang)")
+    errors = []
+    for flags in FLAG_SETS:
+        all_flags = (*flags, *COMMON_FLAGS)
+        target = _library_path(compiler, all_flags)
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".tmp.so", dir=target.parent)
+        os.close(fd)
+        try:
+            result = subprocess.run([compiler, *all_flags, str(SOURCE), "-o", tmp],
+                                    capture_output=True, text=True, timeout=120)
+            if result.returncode == 0:
+                os.replace(tmp, target)
+                return target
+            errors.append(f"{compiler} {' '.join(all_flags)}: {result.stderr.strip()[-500:]}")
+        except (OSError, subprocess.SubprocessError) as exc:
+            errors.append(f"{compiler} {' '.join(all_flags)}: {exc}")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise NativeUnavailable("compiling the adjoint kernel failed:\n" + "\n".join(errors))
+
+
+_LOCK = threading.Lock()
+_LIBRARY: ctypes.CDLL | None = None
+
+
+def load_library() -> ctypes.CDLL:
+    """The compiled adjoint kernel (built on first use; raises :class:`NativeUnavailable`).
+    ``FLYCLUSTER_NATIVE=0`` disables it, as it does the simulation kernel."""
+    global _LIBRARY
+    if os.environ.get("FLYCLUSTER_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        raise NativeUnavailable("disabled by FLYCLUSTER_NATIVE=0")
+    with _LOCK:
+        if _LIBRARY is None:
+            path = build_library()
+            try:
+                lib = ctypes.CDLL(str(path))
+            except OSError as exc:
+                raise NativeUnavailable(f"cannot load {path}: {exc}") from exc
+            if lib.flycluster_adjoint_abi() != ABI:
+                raise NativeUnavailable(f"{path} does not match this flycluster version (delete it to rebuild)")
+            p, i64 = ctypes.c_void_p, ctypes.c_int64
+            lib.flycluster_adjoint_forward.argtypes = [ctypes.POINTER(_AModel), i64, p, p, p]
+            lib.flycluster_adjoint_forward.restype = None
+            lib.flycluster_adjoint_backward.argtypes = [ctypes.POINTER(_AModel), i64, p, p, p, p, p, p, p]
+            lib.flycluster_adjoint_backward.restype = None
+            _LIBRARY = lib
+        return _LIBRARY
+
+
+def _ptr(array: np.ndarray) -> int:
+    return array.ctypes.data
+
+
+class StencilSimulation:
+    """The stencil (and transposed stencil) of one connectome, ready for the C kernels.
+
+    Parameters
+    ----------
+    connectome : :class:`flycluster.connectome.Connectome` (any extent).
+
+    Attributes
+    ----------
+    layout : :class:`flycluster.stencil.StencilLayout`.
+    term_type, term_group : (n_terms,) int64 edge type and flyvis ``edges_syn_count`` group of each
+        term (the terms are exactly flyvis's syn-count groups, in the layout's order).
+    """
+
+    def __init__(self, connectome):
+        self.lib = load_library()
+        c = connectome
+        lay = StencilLayout.of(c)
+        self.layout = lay
+        n_types = len(c.cell_types)
+        self.n_types = n_types
+        self.term_type = torch.from_numpy(np.ascontiguousarray(lay.term_type, dtype=np.int64))
+        group = c.syn_count_groups[0]
+        self.term_group = torch.from_numpy(np.asarray(group, np.int64)[lay.term_first_edge])
+        term_src = np.asarray(c.edge_type_source, np.int64)[lay.term_type]
+        term_tgt = np.asarray(lay.term_target, np.int64)
+        if np.any(np.diff(term_tgt) < 0):
+            raise ValueError("stencil terms are not ordered by target type")
+        self.tterm_order = np.argsort(term_src, kind="stable")
+        arrays = {
+            "seg_start": np.ascontiguousarray(lay.seg_start, np.int64),
+            "seg_len": np.ascontiguousarray(lay.seg_len, np.int32),
+            "seg_type": np.ascontiguousarray(lay.seg_type, np.int32),
+            "term_ptr": np.searchsorted(term_tgt, np.arange(n_types + 1)).astype(np.int32),
+            "term_delta": np.ascontiguousarray(lay.term_delta, np.int64),
+            "tterm_ptr": np.searchsorted(term_src[self.tterm_order], np.arange(n_types + 1)).astype(np.int32),
+            "tterm_delta": np.ascontiguousarray(-lay.term_delta[self.tterm_order], np.int64),
+            "tterm_term": self.tterm_order.astype(np.int32),
+        }
+        in_gain = np.zeros(n_types, np.float32)
+        in_gain[np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])] = 1
+        arrays["in_gain"] = in_gain
+        self._arrays = arrays
+        self.node_position = torch.from_numpy(np.asarray(lay.node_position, np.int64))
+        self.hex_position = torch.from_numpy(np.asarray(lay.hex_position, np.int64))
+        self.n_nodes = int(c.n_nodes)
+
+    def _model(self, term_w: np.ndarray, inv: np.ndarray, bias: np.ndarray, batch: int, dt: float):
+        a = self._arrays
+        keep = {"term_w": np.ascontiguousarray(term_w, np.float32),
+                "tterm_w": np.ascontiguousarray(term_w[self.tterm_order], np.float32),
+                "inv": np.ascontiguousarray(inv, np.float32), "bias": np.ascontiguousarray(bias, np.float32)}
+        model = _AModel(len(a["seg_start"]), _ptr(a["seg_start"]), _ptr(a["seg_len"]), _ptr(a["seg_type"]),
+                        _ptr(a["term_ptr"]), _ptr(a["term_delta"]), _ptr(keep["term_w"]), _ptr(a["tterm_ptr"]),
+                        _ptr(a["tterm_delta"]), _ptr(keep["tterm_w"]), _ptr(a["tterm_term"]), _ptr(keep["inv"]),
+                        _ptr(keep["bias"]), _ptr(a["in_gain"]), self.layout.type_stride,
+                        self.layout.n_positions, int(batch), float(dt))
+        return model, keep
+
+    def _grid(self, n_steps: int, batch: int) -> np.ndarray:
+        """Zeroed float32 (n_steps, n_positions, batch) grids with spare floats after the last."""
+        size = n_steps * self.layout.n_positions * batch
+        return np.zeros(size + _OVERREAD, np.float32)
+
+    def forward(self, v0: torch.Tensor, movie: torch.Tensor, term_w, inv, bias, dt: float):
+        """Integrate; returns (activity (B, T, n_nodes) tensor, saved arrays for :meth:`backward`)."""
+        batch, n_frames, _ = movie.shape
+        npos, pos = self.layout.n_positions, self.node_position
+        model, keep = self._model(term_w, inv, bias, batch, dt)
+        V = self._grid(n_frames + 1, batch)
+        U = self._grid(n_frames, batch)
+        states = torch.from_numpy(V[:-_OVERREAD]).view(n_frames + 1, npos, batch)
+        states[0, pos] = v0.detach().float().t()
+        X = np.zeros(n_frames * self.layout.type_stride * batch + _OVERREAD, np.float32)
+        xg = torch.from_numpy(X[:-_OVERREAD]).view(n_frames, self.layout.type_stride, batch)
+        xg[:, self.hex_position] = movie.detach().float().permute(1, 2, 0)
+        self.lib.flycluster_adjoint_forward(ctypes.byref(model), n_frames, _ptr(X), _ptr(V), _ptr(U))
+        out = states[1:, pos].permute(2, 0, 1).contiguous()
+        return out, (V, U, model, keep, batch, n_frames)
+
+    def backward(self, saved, grad_out: torch.Tensor):
+        """Gradients (initial state (B, n_nodes), term weights (n_terms,), inv (n_types,),
+        bias (n_types,)) as float64 numpy / torch arrays for ``grad_out`` (B, T, n_nodes)."""
+        V, U, model, keep, batch, n_frames = saved
+        npos, pos = self.layout.n_positions, self.node_position
+        G = self._grid(n_frames + 1, batch)
+        grads = torch.from_numpy(G[:-_OVERREAD]).view(n_frames + 1, npos, batch)
+        grads[1:, pos] = grad_out.detach().float().permute(1, 2, 0)
+        H = self._grid(1, batch)
+        gw = np.zeros(len(self._arrays["term_delta"]), np.float64)
+        ginv = np.zeros(self.n_types, np.float64)
+        gb = np.zeros(self.n_types, np.float64)
+        self.lib.flycluster_adjoint_backward(ctypes.byref(model), n_frames, _ptr(V), _ptr(U), _ptr(G), _ptr(H),
+                                             _ptr(gw), _ptr(ginv), _ptr(gb))
+        return grads[0, pos].t().contiguous(), gw, ginv, gb
+
+
+class NativeSimulate(torch.autograd.Function):
+    """Activity (B, T, n_nodes) from (initial state, movie, term weights, inv, bias); the backward
+    pass is the C adjoint. No gradient for the movie."""
+
+    @staticmethod
+    def forward(ctx, sim, v0, movie, term_w, inv, bias, dt):
+        out, saved = sim.forward(v0, movie, term_w.detach().numpy(), inv.detach().numpy(), bias.detach().numpy(), dt)
+        ctx.sim, ctx.saved = sim, saved
+        ctx.dtypes = (v0.dtype, term_w.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        g0, gw, ginv, gb = ctx.sim.backward(ctx.saved, grad_out)
+        ctx.saved = None
+        dtype = ctx.dtypes[1]
+        return (None, g0.to(ctx.dtypes[0]), None, torch.from_numpy(gw).to(dtype), torch.from_numpy(ginv).to(dtype),
+                torch.from_numpy(gb).to(dtype), None)
+
+
+def simulate_native(sim: StencilSimulation, module, v0: torch.Tensor, movie: torch.Tensor, dt: float) -> torch.Tensor:
+    """The forward of :class:`flycluster.training.NetworkModule` on the C kernel.
+
+    The term weights ``sign x exp(syn_count) x strength`` (flyvis's per-edge product, one value per
+    term) and ``inv = 1 / max(tau, dt)`` are computed with torch so that autograd carries their
+    gradients to the module's parameters."""
+    term_w = (module.edges_sign[sim.term_type] * torch.exp(module.edges_syn_count)[sim.term_group]
+              * module.edges_syn_strength[sim.term_type])
+    inv = 1 / torch.maximum(module.nodes_time_const, torch.tensor(dt, dtype=torch.float32))
+    return NativeSimulate.apply(sim, v0, movie, term_w, inv, module.nodes_bias, dt)
+
+
+__all__ = ["StencilSimulation", "NativeSimulate", "simulate_native", "load_library", "build_library"]
