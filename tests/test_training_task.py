@@ -224,7 +224,7 @@ def test_decoder_structure_matches_flyvis():
     out = dec(act)
     assert out.shape == (2, 4, 2, 19)
     # the mask keeps the corner weights out of the convolution
-    conv = HexConv2d(1, 1, 5, const_weight=1.0)
+    conv = HexConv2d(1, 1, 5, const_weight=1.0).requires_grad_(False)
     x = torch.zeros(1, 1, 5, 5)
     x[0, 0, 0, 0] = 1.0  # a corner: not a hex neighbour of the centre
     assert float(conv(x)[0, 0, 2, 2]) == pytest.approx(1.0)  # bias only

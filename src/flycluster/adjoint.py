@@ -231,8 +231,9 @@ class NativeSimulate(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        # ctx.saved stays (backward only reads it) so that retain_graph=True allows a second
+        # backward pass, as the training loop's activity penalty needs; freed with the graph
         g0, gw, ginv, gb = ctx.sim.backward(ctx.saved, grad_out)
-        ctx.saved = None
         dtype = ctx.dtypes[1]
         return (None, g0.to(ctx.dtypes[0]), None, torch.from_numpy(gw).to(dtype), torch.from_numpy(ginv).to(dtype),
                 torch.from_numpy(gb).to(dtype), None)

@@ -1,0 +1,91 @@
+"""The training loop at a tiny scale (extent 2, 120 x 240 px photo movies, a few iterations):
+the loss falls, the folder round-trips through flycluster.checkpoints, a killed run resumes to
+exactly the parameters of an uninterrupted one."""
+
+import numpy as np
+import pytest
+import torch
+
+from flycluster.checkpoints import best_checkpoint, list_checkpoints, read_state_dict, task_error, validation_losses
+from flycluster.errors import CheckpointError
+from flycluster.network import Network, load_network
+from flycluster.training.data import photo_flow_sequences
+from flycluster.training.loop import TrainConfig, train_flow
+
+
+@pytest.fixture(scope="module")
+def connectome(connectome_path):
+    from flycluster.connectome import load_connectome
+
+    return load_connectome(connectome_path, extent=2)
+
+
+@pytest.fixture(scope="module")
+def sequences():
+    return photo_flow_sequences(["camera", "coins", "astronaut"], frames_per_movie=20, height=120,
+                                width=240, extent=2, vertical_splits=2, random_state=0)
+
+
+NO_AUGMENTATION = dict(p_flip=0, p_rot=0, noise_std=0, contrast_std=0, brightness_std=0)
+
+
+def config(**kw):
+    base = dict(iterations=4, batch_size=2, checkpoint_every=1, lr_start=1e-3, lr_stop=1e-3,
+                random_state=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_tiny_run_learns_and_round_trips(connectome, sequences, tmp_path):
+    net = Network.initial(connectome)
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    # flyvis's "overfit" check: two splits of one movie, no augmentation, validated on themselves
+    cfg = config(iterations=6, checkpoint_every=2, augmentation=NO_AUGMENTATION)
+    result = train_flow(net, sequences[:2], sequences[:2], tmp_path / "000", cfg,
+                        meta={"data": "photos"})
+    assert result.val_iterations.tolist() == [0, 2, 4, 6]
+    assert np.all(np.diff(result.val_loss) < 0) and result.val_loss[-1] < 0.96 * result.val_loss[0]
+    assert len(result.train_loss) == 6 and np.isfinite(result.train_loss).all()
+    # the folder is a flyvis network folder that flycluster reads unchanged
+    assert [p.name for p in list_checkpoints(tmp_path / "000")] == [f"chkpt_{i:05d}" for i in range(4)]
+    np.testing.assert_allclose(validation_losses(tmp_path / "000"), result.val_loss)
+    assert task_error(tmp_path / "000") == pytest.approx(result.val_loss.min())
+    best = best_checkpoint(tmp_path / "000")
+    assert best.name == f"chkpt_{int(np.argmin(result.val_loss)):05d}"
+    record = torch.load(best, weights_only=False)
+    assert set(record) >= {"network", "decoder", "optim", "time", "val_loss", "iteration", "dt"}
+    assert record["dt"] == 0.02 and "base.0.weight" in record["decoder"]["flow"]
+    trained = load_network(tmp_path / "000", connectome=connectome).state_dict()
+    for k in ("nodes_bias", "nodes_time_const", "edges_syn_strength"):
+        torch.testing.assert_close(trained[k], read_state_dict(best)[k])
+        assert not torch.equal(trained[k], start[k]), k
+    for k in ("edges_sign", "edges_syn_count"):
+        assert torch.equal(trained[k], start[k]), k
+    assert (trained["edges_syn_strength"] >= 0).all()
+    meta = (tmp_path / "000" / "_meta.yaml").read_text()
+    assert "status: done" in meta and "data: photos" in meta and "random_state: 3" in meta
+
+
+def test_killed_run_resumes_to_the_same_parameters(connectome, sequences, tmp_path):
+    cfg = config()
+    full = train_flow(Network.initial(connectome), sequences[:4], sequences[4:], tmp_path / "a", cfg)
+    # "killed" after 3 iterations: the last checkpoint is at iteration 2
+    train_flow(Network.initial(connectome), sequences[:4], sequences[4:], tmp_path / "b", cfg,
+               stop_after=3)
+    assert len(list_checkpoints(tmp_path / "b")) == 2
+    resumed = train_flow(Network.initial(connectome), sequences[:4], sequences[4:], tmp_path / "b", cfg)
+    for k, v in full.network.flyvis_state_dict().items():
+        torch.testing.assert_close(resumed.network.flyvis_state_dict()[k], v, rtol=0, atol=0)
+    for k, v in full.decoder.state_dict().items():
+        torch.testing.assert_close(resumed.decoder.state_dict()[k], v, rtol=0, atol=0)
+    np.testing.assert_array_equal(resumed.train_loss, full.train_loss)
+    np.testing.assert_array_equal(resumed.val_loss, full.val_loss)
+    # a finished folder is left as it is; a different seed is refused
+    again = train_flow(Network.initial(connectome), sequences[:4], sequences[4:], tmp_path / "b", cfg)
+    np.testing.assert_array_equal(again.val_loss, full.val_loss)
+    with pytest.raises(CheckpointError, match="random_state"):
+        train_flow(Network.initial(connectome), sequences[:4], sequences[4:], tmp_path / "b",
+                   config(random_state=4))
+    with pytest.raises(CheckpointError, match="resume=True"):
+        train_flow(Network.initial(connectome), sequences[:4], sequences[4:], tmp_path / "b", cfg,
+                   resume=False)
