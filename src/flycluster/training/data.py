@@ -33,11 +33,18 @@ from flycluster.stimuli.augment import render_vertical_splits, vertical_split_wi
 from flycluster.stimuli.lattice import flip_permutation, rotation_permutation
 from flycluster.training.flow import camera_flow, flo_to_flyvis, read_flo, render_flow_splits
 
-__all__ = ["FlowSequence", "photo_flow_sequences", "texture_flow_sequences",
+__all__ = ["SINTEL_TRAIN_SCENES", "SINTEL_VALIDATION_SCENES", "FlowSequence", "photo_flow_sequences", "texture_flow_sequences",
            "sintel_flow_sequences", "FlowAugmentation", "flip_matrix", "rotation_matrix",
            "stack_samples"]
 
 SOURCE_FRAMERATE = 24
+
+#: flyvis's original split of the MPI-Sintel training scenes (``original_train_and_validation_
+#: indices``); flyvis also drops two validation sequences (indices 37 and 38) to fit its batch size
+SINTEL_TRAIN_SCENES = ("alley_1", "alley_2", "ambush_4", "ambush_5", "ambush_6", "ambush_7",
+                       "bamboo_2", "bandage_2", "cave_2", "market_5", "market_6", "shaman_2",
+                       "shaman_3", "sleeping_1", "sleeping_2", "temple_2", "temple_3")
+SINTEL_VALIDATION_SCENES = ("ambush_2", "bamboo_1", "bandage_1", "cave_4", "market_2", "mountain_1")
 
 
 @dataclass
