@@ -89,3 +89,27 @@ def test_killed_run_resumes_to_the_same_parameters(connectome, sequences, tmp_pa
     with pytest.raises(CheckpointError, match="resume=True"):
         train_flow(Network.initial(connectome), sequences[:4], sequences[4:], tmp_path / "b", cfg,
                    resume=False)
+
+
+def test_penalty_gradient_from_a_second_backward_pass(connectome):
+    """The loop takes the activity-penalty gradient with a second backward pass through the
+    forward of the loss; the native adjoint allows it and agrees with autograd (torch)."""
+    from flycluster.training.decoder import FlowDecoder, output_node_index
+    from flycluster.training.objectives import ActivityPenalty, l2norm
+
+    net = Network.initial(connectome)
+    lum = torch.rand(2, 12, connectome.n_hexals, generator=torch.Generator().manual_seed(0))
+    flow = torch.randn(2, 12, 2, connectome.n_hexals, generator=torch.Generator().manual_seed(1))
+    penalty = ActivityPenalty(connectome.central_cells_index)
+    grads = {}
+    for backend in ("torch", "native"):
+        module = net.module(backend=backend)
+        decoder = FlowDecoder(output_node_index(connectome), p_dropout=0).eval()
+        state = module.steady_state(0.1, 0.02, 2)
+        activity = module(lum, 0.02, state=state)
+        l2norm(decoder(activity), flow).backward(retain_graph=True)
+        (grads[backend],) = torch.autograd.grad(penalty(activity), module.nodes_bias)
+        grads[backend + "_loss"] = module.edges_syn_strength.grad.clone()
+    assert grads["torch"].abs().max() > 0
+    torch.testing.assert_close(grads["native"], grads["torch"], rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(grads["native_loss"], grads["torch_loss"], rtol=1e-4, atol=1e-7)
