@@ -37,7 +37,7 @@ from flycluster.stencil import StencilLayout
 
 SOURCE = Path(__file__).with_name("csrc") / "stencil_adjoint.c"
 #: must equal flycluster_adjoint_abi() of the compiled library
-ABI = 1
+ABI = 3
 #: floats read past a run by the C loops (4 vectors of 8): spare floats at the end of every array
 _OVERREAD = 64
 
@@ -75,7 +75,7 @@ def build_library() -> Path:
         fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".tmp.so", dir=target.parent)
         os.close(fd)
         try:
-            result = subprocess.run([compiler, *all_flags, str(SOURCE), "-o", tmp],
+            result = subprocess.run([compiler, *all_flags, "-pthread", str(SOURCE), "-o", tmp],
                                     capture_output=True, text=True, timeout=120)
             if result.returncode == 0:
                 os.replace(tmp, target)
@@ -109,10 +109,15 @@ def load_library() -> ctypes.CDLL:
             if lib.flycluster_adjoint_abi() != ABI:
                 raise NativeUnavailable(f"{path} does not match this flycluster version (delete it to rebuild)")
             p, i64 = ctypes.c_void_p, ctypes.c_int64
-            lib.flycluster_adjoint_forward.argtypes = [ctypes.POINTER(_AModel), i64, p, p, p]
-            lib.flycluster_adjoint_forward.restype = None
-            lib.flycluster_adjoint_backward.argtypes = [ctypes.POINTER(_AModel), i64, p, p, p, p, p, p, p]
-            lib.flycluster_adjoint_backward.restype = None
+            i32 = ctypes.c_int32
+            lib.flycluster_adjoint_forward.argtypes = [ctypes.POINTER(_AModel), i64, p, p, p, i32, p]
+            lib.flycluster_adjoint_forward.restype = ctypes.c_int
+            lib.flycluster_adjoint_backward.argtypes = [ctypes.POINTER(_AModel), i64, p, p, p, p, p, p, p, i64, i64,
+                                                        i32, p, p]
+            lib.flycluster_adjoint_backward.restype = ctypes.c_int
+            for name in ("flycluster_adjoint_gather", "flycluster_adjoint_scatter"):
+                getattr(lib, name).argtypes = [p, i64, i64, i64, p, i64, p]
+                getattr(lib, name).restype = None
             _LIBRARY = lib
         return _LIBRARY
 
@@ -121,27 +126,41 @@ def _ptr(array: np.ndarray) -> int:
     return array.ctypes.data
 
 
+def _balanced_bounds(cost: np.ndarray, n_parts: int) -> np.ndarray:
+    """(n_parts + 1,) int64 bounds splitting items of ``cost`` into contiguous runs of about equal sum."""
+    total = np.cumsum(cost, dtype=np.float64)
+    cuts = np.searchsorted(total, np.linspace(0, total[-1], n_parts + 1)[1:-1])
+    return np.r_[0, np.maximum.accumulate(cuts), len(cost)].astype(np.int64)
+
+
 class StencilSimulation:
     """The stencil (and transposed stencil) of one connectome, ready for the C kernels.
 
     Parameters
     ----------
     connectome : :class:`flycluster.connectome.Connectome` (any extent).
+    n_threads : threads per call (default ``torch.get_num_threads()``).
 
     Attributes
     ----------
     layout : :class:`flycluster.stencil.StencilLayout`.
     term_type, term_group : (n_terms,) int64 edge type and flyvis ``edges_syn_count`` group of each
         term (the terms are exactly flyvis's syn-count groups, in the layout's order).
+
+    The state grids of a call are taken from a small pool and returned after the backward pass
+    (or at once when no gradient is needed): fresh 40 MB arrays per iteration at extent 15 cost
+    more in page faults than the arithmetic. Only node positions are ever written, so positions
+    without a node stay 0 across reuse.
     """
 
-    def __init__(self, connectome):
+    def __init__(self, connectome, n_threads: int | None = None):
         self.lib = load_library()
         c = connectome
         lay = StencilLayout.of(c)
         self.layout = lay
         n_types = len(c.cell_types)
         self.n_types = n_types
+        self.n_terms = lay.n_terms
         self.term_type = torch.from_numpy(np.ascontiguousarray(lay.term_type, dtype=np.int64))
         group = c.syn_count_groups[0]
         self.term_group = torch.from_numpy(np.asarray(group, np.int64)[lay.term_first_edge])
@@ -164,9 +183,21 @@ class StencilSimulation:
         in_gain[np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])] = 1
         arrays["in_gain"] = in_gain
         self._arrays = arrays
-        self.node_position = torch.from_numpy(np.asarray(lay.node_position, np.int64))
-        self.hex_position = torch.from_numpy(np.asarray(lay.hex_position, np.int64))
+        seg_len = arrays["seg_len"].astype(np.float64)
+        seg_type = arrays["seg_type"]
+        # work per segment: its floats times the terms it sums (plus the elementwise part)
+        self._cost = seg_len * (np.diff(arrays["term_ptr"])[seg_type] + 1)
+        self._tcost = seg_len * (np.diff(arrays["tterm_ptr"])[seg_type] + 1)
+        self.n_threads = int(n_threads or torch.get_num_threads())
+        self._node_position = np.ascontiguousarray(lay.node_position, np.int64)
+        self._hex_position = np.ascontiguousarray(lay.hex_position, np.int64)
         self.n_nodes = int(c.n_nodes)
+        self._pool: dict = {}
+        self._lock = threading.Lock()
+
+    def _parts(self):
+        n = max(1, min(64, self.n_threads, len(self._cost)))
+        return _balanced_bounds(self._cost, n), _balanced_bounds(self._tcost, n), n
 
     def _model(self, term_w: np.ndarray, inv: np.ndarray, bias: np.ndarray, batch: int, dt: float):
         a = self._arrays
@@ -180,42 +211,97 @@ class StencilSimulation:
                         self.layout.n_positions, int(batch), float(dt))
         return model, keep
 
-    def _grid(self, n_steps: int, batch: int) -> np.ndarray:
-        """Zeroed float32 (n_steps, n_positions, batch) grids with spare floats after the last."""
-        size = n_steps * self.layout.n_positions * batch
-        return np.zeros(size + _OVERREAD, np.float32)
+    def _take(self, kind: str, n_steps: int, batch: int, stride: int | None = None) -> np.ndarray:
+        """A float32 (n_steps, stride, batch) grid (stride: positions of a state), 0 wherever no node
+        sits, with spare floats after the last (the C loops read past a run)."""
+        stride = self.layout.n_positions if stride is None else stride
+        key = (kind, n_steps, batch, stride)
+        with self._lock:
+            free = self._pool.get(key)
+            if free:
+                return free.pop()
+        return np.zeros(n_steps * stride * batch + _OVERREAD, np.float32)
+
+    def _give(self, kind: str, array: np.ndarray, n_steps: int, batch: int, stride: int | None = None):
+        stride = self.layout.n_positions if stride is None else stride
+        with self._lock:
+            free = self._pool.setdefault((kind, n_steps, batch, stride), [])
+            if len(free) < 2:
+                free.append(array)
+
+    def release(self, saved) -> None:
+        """Return the grids of a forward pass that will not be backpropagated."""
+        V, U, _, _, batch, n_frames = saved
+        self._give("V", V, n_frames + 1, batch)
+        self._give("U", U, n_frames, batch)
+
+    def _scatter(self, grid: np.ndarray, offset: int, n_steps: int, stride: int, batch: int, positions, src):
+        """grid[offset:] as (n_steps, stride, batch) at ``positions`` = src (batch, n_steps, len(positions))."""
+        src = np.ascontiguousarray(src, np.float32)
+        self.lib.flycluster_adjoint_scatter(_ptr(grid) + 4 * offset, n_steps, stride, batch, _ptr(positions),
+                                            len(positions), _ptr(src))
+
+    def _gather(self, grid: np.ndarray, offset: int, n_steps: int, batch: int) -> torch.Tensor:
+        """(batch, n_steps, n_nodes) node values of the state grids grid[offset:]."""
+        out = torch.empty((batch, n_steps, self.n_nodes), dtype=torch.float32)
+        self.lib.flycluster_adjoint_gather(_ptr(grid) + 4 * offset, n_steps, self.layout.n_positions, batch,
+                                           _ptr(self._node_position), self.n_nodes, out.data_ptr())
+        return out
 
     def forward(self, v0: torch.Tensor, movie: torch.Tensor, term_w, inv, bias, dt: float):
         """Integrate; returns (activity (B, T, n_nodes) tensor, saved arrays for :meth:`backward`)."""
         batch, n_frames, _ = movie.shape
-        npos, pos = self.layout.n_positions, self.node_position
+        npos, stride = self.layout.n_positions, self.layout.type_stride
         model, keep = self._model(term_w, inv, bias, batch, dt)
-        V = self._grid(n_frames + 1, batch)
-        U = self._grid(n_frames, batch)
-        states = torch.from_numpy(V[:-_OVERREAD]).view(n_frames + 1, npos, batch)
-        states[0, pos] = v0.detach().float().t()
-        X = np.zeros(n_frames * self.layout.type_stride * batch + _OVERREAD, np.float32)
-        xg = torch.from_numpy(X[:-_OVERREAD]).view(n_frames, self.layout.type_stride, batch)
-        xg[:, self.hex_position] = movie.detach().float().permute(1, 2, 0)
-        self.lib.flycluster_adjoint_forward(ctypes.byref(model), n_frames, _ptr(X), _ptr(V), _ptr(U))
-        out = states[1:, pos].permute(2, 0, 1).contiguous()
+        V = self._take("V", n_frames + 1, batch)
+        U = self._take("U", n_frames, batch)
+        self._scatter(V, 0, 1, npos, batch, self._node_position, v0.detach().float().numpy()[:, None, :])
+        X = self._take("X", n_frames, batch, stride)
+        self._scatter(X, 0, n_frames, stride, batch, self._hex_position, movie.detach().float().numpy())
+        part, _, n = self._parts()
+        rc = self.lib.flycluster_adjoint_forward(ctypes.byref(model), n_frames, _ptr(X), _ptr(V), _ptr(U), n,
+                                                 _ptr(part))
+        self._give("X", X, n_frames, batch, stride)
+        if rc != 0:
+            raise RuntimeError(f"the native forward pass failed to start {n} threads")
+        out = self._gather(V, npos * batch, n_frames, batch)
         return out, (V, U, model, keep, batch, n_frames)
 
-    def backward(self, saved, grad_out: torch.Tensor):
-        """Gradients (initial state (B, n_nodes), term weights (n_terms,), inv (n_types,),
-        bias (n_types,)) as float64 numpy / torch arrays for ``grad_out`` (B, T, n_nodes)."""
+    def backward(self, saved, grad_out: torch.Tensor, release: bool = True):
+        """Gradients (initial state (B, n_nodes) tensor, term weights (n_terms,), inv (n_types,),
+        bias (n_types,) float64 numpy) for ``grad_out`` (B, T, n_nodes); returns the grids to the pool."""
         V, U, model, keep, batch, n_frames = saved
-        npos, pos = self.layout.n_positions, self.node_position
-        G = self._grid(n_frames + 1, batch)
-        grads = torch.from_numpy(G[:-_OVERREAD]).view(n_frames + 1, npos, batch)
-        grads[1:, pos] = grad_out.detach().float().permute(1, 2, 0)
-        H = self._grid(1, batch)
-        gw = np.zeros(len(self._arrays["term_delta"]), np.float64)
+        npos = self.layout.n_positions
+        G = self._take("G", n_frames + 1, batch)
+        G[:npos * batch] = 0
+        self._scatter(G, npos * batch, n_frames, npos, batch, self._node_position, grad_out.detach().float().numpy())
+        H = self._take("H", 1, batch)
+        gw = np.zeros(self.n_terms, np.float64)
         ginv = np.zeros(self.n_types, np.float64)
         gb = np.zeros(self.n_types, np.float64)
-        self.lib.flycluster_adjoint_backward(ctypes.byref(model), n_frames, _ptr(V), _ptr(U), _ptr(G), _ptr(H),
-                                             _ptr(gw), _ptr(ginv), _ptr(gb))
-        return grads[0, pos].t().contiguous(), gw, ginv, gb
+        part, tpart, n = self._parts()
+        rc = self.lib.flycluster_adjoint_backward(ctypes.byref(model), n_frames, _ptr(V), _ptr(U), _ptr(G), _ptr(H),
+                                                  _ptr(gw), _ptr(ginv), _ptr(gb), self.n_terms, self.n_types, n,
+                                                  _ptr(part), _ptr(tpart))
+        g0 = self._gather(G, 0, 1, batch)[:, 0]
+        if release:
+            self.release(saved)
+        self._give("G", G, n_frames + 1, batch)
+        self._give("H", H, 1, batch)
+        if rc != 0:
+            raise RuntimeError(f"the native backward pass failed to start {n} threads")
+        return g0, gw, ginv, gb
+
+
+class _ReturnToPool:
+    """Gives a forward pass's grids back to the pool when the autograd graph holding it is freed
+    (so that any number of backward passes with retain_graph=True read intact grids)."""
+
+    def __init__(self, sim, saved):
+        self.sim, self.saved = sim, saved
+
+    def __del__(self):
+        self.sim.release(self.saved)
 
 
 class NativeSimulate(torch.autograd.Function):
@@ -225,15 +311,21 @@ class NativeSimulate(torch.autograd.Function):
     @staticmethod
     def forward(ctx, sim, v0, movie, term_w, inv, bias, dt):
         out, saved = sim.forward(v0, movie, term_w.detach().numpy(), inv.detach().numpy(), bias.detach().numpy(), dt)
-        ctx.sim, ctx.saved = sim, saved
+        if any(ctx.needs_input_grad):
+            ctx.sim, ctx.saved = sim, saved
+            ctx.pool_return = _ReturnToPool(sim, saved)
+        else:  # no backward will come: the grids go back to the pool now
+            sim.release(saved)
         ctx.dtypes = (v0.dtype, term_w.dtype)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        # ctx.saved stays (backward only reads it) so that retain_graph=True allows a second
-        # backward pass, as the training loop's activity penalty needs; freed with the graph
-        g0, gw, ginv, gb = ctx.sim.backward(ctx.saved, grad_out)
+        # a second backward pass (retain_graph=True, as the training loop's activity penalty
+        # needs) reads the same grids: they return to the pool only when the graph is freed
+        if ctx.saved is None:
+            raise RuntimeError("no saved state for the native backward pass")
+        g0, gw, ginv, gb = ctx.sim.backward(ctx.saved, grad_out, release=False)
         dtype = ctx.dtypes[1]
         return (None, g0.to(ctx.dtypes[0]), None, torch.from_numpy(gw).to(dtype), torch.from_numpy(ginv).to(dtype),
                 torch.from_numpy(gb).to(dtype), None)

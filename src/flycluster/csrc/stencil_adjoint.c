@@ -16,8 +16,15 @@
  *   dL/dV[p]   += (1 - inv * dt) g[p] + [V[p] > 0] sum_{terms k with source type of p} w[k] h[p - delta[k]]
  * the last sum being the transposed stencil: the same terms grouped by source type, offsets mirrored.
  * Grid positions without a node hold 0 in V, G and H and are never written.
+ *
+ * Threads: the segments are split into contiguous ranges of about equal work (computed by adjoint.py),
+ * one POSIX thread each, with a barrier after every phase that reads what other threads wrote; the
+ * parameter gradients are accumulated per thread and summed at the end (deterministic for a given
+ * number of threads).
  */
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define VW 8 /* floats per vector */
 typedef float vf __attribute__((vector_size(VW * 4)));
@@ -43,7 +50,7 @@ static inline void st_part(float *p, vf x, int64_t n) { /* store the first n (< 
 }
 
 /* ABI version checked by adjoint.py: bump when a signature or the layout changes. */
-int flycluster_adjoint_abi(void) { return 1; }
+int flycluster_adjoint_abi(void) { return 3; }
 
 typedef struct {
     int64_t n_seg;              /* runs of consecutive grid positions of one cell type */
@@ -66,126 +73,273 @@ typedef struct {
     float dt;
 } AModel;
 
-/* T steps. V: (T + 1, n_positions, B), V[0] = initial state; U: (T, n_positions, B) receives u;
- * X: (T, type_stride, B) the movie on one type's grid. Reads up to 4 * VW floats past a run. */
-void flycluster_adjoint_forward(const AModel *m, int64_t T, const float *X, float *V, float *U) {
+/* One forward step of segments s0..s1. */
+static void forward_step(const AModel *m, int64_t t, const float *X, float *V, float *U, int64_t s0, int64_t s1) {
     const int64_t B = m->batch, NPB = m->n_positions * B;
     const float dt = m->dt;
-    for (int64_t t = 0; t < T; t++) {
-        const float *Vp = V + t * NPB, *Xt = X + t * m->type_stride * B;
-        float *Vn = V + (t + 1) * NPB, *Ut = U + t * NPB;
-        for (int64_t s = 0; s < m->n_seg; s++) {
-            const int32_t ty = m->seg_type[s];
-            const int32_t k0 = m->term_ptr[ty], k1 = m->term_ptr[ty + 1];
-            const vf b = bc(m->bias[ty]), inv = bc(m->inv[ty]), vdt = bc(dt);
-            const int has_input = m->in_gain[ty] != 0.f;
-            const int64_t f1 = (m->seg_start[s] + m->seg_len[s]) * B;
-            const int64_t xoff = (int64_t)ty * m->type_stride * B;
-            for (int64_t f = m->seg_start[s] * B; f < f1; f += 4 * VW) {
-                vf a0 = bc(0.f), a1 = a0, a2 = a0, a3 = a0;
-                for (int32_t k = k0; k < k1; k++) {
-                    const vf w = bc(m->term_w[k]);
-                    const float *q = Vp + f + m->term_delta[k] * B;
-                    a0 += w * relu(ld(q));          a1 += w * relu(ld(q + VW));
-                    a2 += w * relu(ld(q + 2 * VW)); a3 += w * relu(ld(q + 3 * VW));
-                }
-                vf acc[4] = {a0, a1, a2, a3};
-                for (int i = 0; i < 4; i++) {
-                    const int64_t fi = f + i * VW;
-                    if (fi >= f1) break;
-                    const vf v = ld(Vp + fi);
-                    vf u = -v + b + acc[i];
-                    if (has_input) u += ld(Xt + fi - xoff);
-                    const vf vn = v + (inv * u) * vdt;
-                    if (f1 - fi >= VW) { st(Ut + fi, u); st(Vn + fi, vn); }
-                    else { st_part(Ut + fi, u, f1 - fi); st_part(Vn + fi, vn, f1 - fi); }
-                }
+    const float *Vp = V + t * NPB, *Xt = X + t * m->type_stride * B;
+    float *Vn = V + (t + 1) * NPB, *Ut = U + t * NPB;
+    for (int64_t s = s0; s < s1; s++) {
+        const int32_t ty = m->seg_type[s];
+        const int32_t k0 = m->term_ptr[ty], k1 = m->term_ptr[ty + 1];
+        const vf b = bc(m->bias[ty]), inv = bc(m->inv[ty]), vdt = bc(dt);
+        const int has_input = m->in_gain[ty] != 0.f;
+        const int64_t f1 = (m->seg_start[s] + m->seg_len[s]) * B;
+        const int64_t xoff = (int64_t)ty * m->type_stride * B;
+        for (int64_t f = m->seg_start[s] * B; f < f1; f += 4 * VW) {
+            vf a0 = bc(0.f), a1 = a0, a2 = a0, a3 = a0;
+            for (int32_t k = k0; k < k1; k++) {
+                const vf w = bc(m->term_w[k]);
+                const float *q = Vp + f + m->term_delta[k] * B;
+                a0 += w * relu(ld(q));          a1 += w * relu(ld(q + VW));
+                a2 += w * relu(ld(q + 2 * VW)); a3 += w * relu(ld(q + 3 * VW));
+            }
+            vf acc[4] = {a0, a1, a2, a3};
+            for (int i = 0; i < 4; i++) {
+                const int64_t fi = f + i * VW;
+                if (fi >= f1) break;
+                const vf v = ld(Vp + fi);
+                vf u = -v + b + acc[i];
+                if (has_input) u += ld(Xt + fi - xoff);
+                const vf vn = v + (inv * u) * vdt;
+                if (f1 - fi >= VW) { st(Ut + fi, u); st(Vn + fi, vn); }
+                else { st_part(Ut + fi, u, f1 - fi); st_part(Vn + fi, vn, f1 - fi); }
             }
         }
     }
 }
 
+/* Backward pass 1 for segments s0..s1: h = inv dt g; bias and inv gradients (into gb, ginv). */
+static void backward_h(const AModel *m, const float *Gt, const float *Ut, float *H, int64_t s0, int64_t s1,
+                       double *ginv, double *gb) {
+    const int64_t B = m->batch;
+    const float dt = m->dt;
+    for (int64_t s = s0; s < s1; s++) {
+        const int32_t ty = m->seg_type[s];
+        const float a = m->inv[ty] * dt;
+        const int64_t f0 = m->seg_start[s] * B, f1 = f0 + (int64_t)m->seg_len[s] * B;
+        vf sh = bc(0.f), su = bc(0.f);
+        int64_t f = f0;
+        for (; f + VW <= f1; f += VW) {
+            const vf g = ld(Gt + f), h = bc(a) * g;
+            st(H + f, h);
+            sh += h;
+            su += g * ld(Ut + f);
+        }
+        double th = hsum(sh), tu = hsum(su);
+        for (; f < f1; f++) {
+            const float h = a * Gt[f];
+            H[f] = h;
+            th += h;
+            tu += (double)(Gt[f] * Ut[f]);
+        }
+        gb[ty] += th;
+        ginv[ty] += tu * dt;
+    }
+}
+
+/* Backward pass 2 for source segments s0..s1: the state gradient, decay plus the transposed stencil
+ * through relu', and with the same loads of h the weight gradients: for term k (transposed index kt)
+ * sum over sources of h[s - delta_k] * relu(V[s]), accumulated per lane in vacc (n_terms * VW). */
+static void backward_v(const AModel *m, const float *Vp, const float *Gt, const float *H, float *Gp, int64_t s0,
+                       int64_t s1, float *vacc) {
+    const int64_t B = m->batch;
+    const float dt = m->dt;
+    for (int64_t s = s0; s < s1; s++) {
+        const int32_t ty = m->seg_type[s];
+        const int32_t k0 = m->tterm_ptr[ty], k1 = m->tterm_ptr[ty + 1];
+        const vf decay = bc(1.f - m->inv[ty] * dt);
+        const int64_t f1 = (m->seg_start[s] + m->seg_len[s]) * B;
+        for (int64_t f = m->seg_start[s] * B; f < f1; f += 4 * VW) {
+            const int64_t n = f1 - f; /* valid floats from f */
+            vf r0 = relu(ld(Vp + f)), r1 = relu(ld(Vp + f + VW)), r2 = relu(ld(Vp + f + 2 * VW)),
+               r3 = relu(ld(Vp + f + 3 * VW));
+            if (n < 4 * VW) {
+                r0 = keep_first(r0, n);
+                r1 = keep_first(r1, n - VW);
+                r2 = keep_first(r2, n - 2 * VW);
+                r3 = keep_first(r3, n - 3 * VW);
+            }
+            vf a0 = bc(0.f), a1 = a0, a2 = a0, a3 = a0;
+            for (int32_t k = k0; k < k1; k++) {
+                const vf w = bc(m->tterm_w[k]);
+                const float *q = H + f + m->tterm_delta[k] * B;
+                const vf h0 = ld(q), h1 = ld(q + VW), h2 = ld(q + 2 * VW), h3 = ld(q + 3 * VW);
+                a0 += w * h0; a1 += w * h1; a2 += w * h2; a3 += w * h3;
+                float *acc = vacc + (int64_t)k * VW;
+                st(acc, ld(acc) + (h0 * r0 + h1 * r1) + (h2 * r2 + h3 * r3));
+            }
+            vf acc[4] = {a0, a1, a2, a3};
+            for (int i = 0; i < 4; i++) {
+                const int64_t fi = f + i * VW;
+                if (fi >= f1) break;
+                const vf v = ld(Vp + fi);
+                const vi active = v > bc(0.f);
+                const vf gp = ld(Gp + fi) + decay * ld(Gt + fi) + (vf)((vi)acc[i] & active);
+                if (f1 - fi >= VW) st(Gp + fi, gp);
+                else st_part(Gp + fi, gp, f1 - fi);
+            }
+        }
+    }
+}
+
+typedef struct Gate { /* start gate: the threads begin only when all could be started */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int state; /* 0 wait, 1 go, -1 abort */
+} Gate;
+
+typedef struct {
+    const AModel *m;
+    int64_t T;
+    const float *X;
+    float *V, *U, *G, *H;
+    double *acc; /* this thread's gw (n_terms), ginv, gb (n_types each) */
+    float *vacc; /* this thread's per-lane weight-gradient sums of one step (n_terms * VW) */
+    int64_t n_terms, n_types;
+    int64_t s0, s1, r0, r1; /* segments of the target-ordered and of the transposed work */
+    pthread_barrier_t *barrier;
+    Gate *gate;
+    void *(*fn)(void *);
+} Job;
+
+static void *forward_job(void *arg) {
+    const Job *j = arg;
+    for (int64_t t = 0; t < j->T; t++) {
+        forward_step(j->m, t, j->X, j->V, j->U, j->s0, j->s1);
+        if (j->barrier) pthread_barrier_wait(j->barrier);
+    }
+    return NULL;
+}
+
+static void *backward_job(void *arg) {
+    const Job *j = arg;
+    const AModel *m = j->m;
+    const int64_t NPB = m->n_positions * m->batch;
+    double *gw = j->acc, *ginv = gw + j->n_terms, *gb = ginv + j->n_types;
+    for (int64_t t = j->T; t >= 1; t--) {
+        const float *Vp = j->V + (t - 1) * NPB, *Ut = j->U + (t - 1) * NPB, *Gt = j->G + t * NPB;
+        float *Gp = j->G + (t - 1) * NPB;
+        backward_h(m, Gt, Ut, j->H, j->s0, j->s1, ginv, gb);
+        if (j->barrier) pthread_barrier_wait(j->barrier);
+        backward_v(m, Vp, Gt, j->H, Gp, j->r0, j->r1, j->vacc);
+        /* flush the float lanes into double once per step (precision over long runs) */
+        for (int64_t k = 0; k < j->n_terms; k++) {
+            float *a = j->vacc + k * VW;
+            gw[m->tterm_term[k]] += hsum(ld(a));
+            st(a, bc(0.f));
+        }
+        if (j->barrier) pthread_barrier_wait(j->barrier);
+    }
+    return NULL;
+}
+
+static void *gated(void *arg) {
+    Job *j = arg;
+    pthread_mutex_lock(&j->gate->lock);
+    while (j->gate->state == 0) pthread_cond_wait(&j->gate->cond, &j->gate->lock);
+    const int go = j->gate->state == 1;
+    pthread_mutex_unlock(&j->gate->lock);
+    return go ? j->fn(arg) : NULL;
+}
+
+static void open_gate(Gate *gate, int state) {
+    pthread_mutex_lock(&gate->lock);
+    gate->state = state;
+    pthread_cond_broadcast(&gate->cond);
+    pthread_mutex_unlock(&gate->lock);
+}
+
+/* Run fn over n_threads jobs (the calling thread runs the first). Returns 0, or -1 when a thread
+ * cannot be started (then nothing was computed). */
+static int run_jobs(void *(*fn)(void *), Job *jobs, int32_t n_threads) {
+    if (n_threads == 1) {
+        jobs[0].barrier = NULL;
+        fn(&jobs[0]);
+        return 0;
+    }
+    pthread_t threads[64];
+    pthread_barrier_t barrier;
+    Gate gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    if (pthread_barrier_init(&barrier, NULL, (unsigned)n_threads) != 0) return -1;
+    int32_t started = 1, rc = 0;
+    for (int32_t i = 0; i < n_threads; i++) jobs[i].barrier = &barrier, jobs[i].gate = &gate, jobs[i].fn = fn;
+    for (; started < n_threads; started++) {
+        if (pthread_create(&threads[started], NULL, gated, &jobs[started]) != 0) { rc = -1; break; }
+    }
+    open_gate(&gate, rc == 0 ? 1 : -1);
+    if (rc == 0) fn(&jobs[0]);
+    for (int32_t i = 1; i < started; i++) pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&barrier);
+    return rc;
+}
+
+/* T steps. V: (T + 1, n_positions, B), V[0] = initial state; U: (T, n_positions, B) receives u;
+ * X: (T, type_stride, B) the movie on one type's grid. part: (n_threads + 1,) segment bounds.
+ * Reads up to 4 * VW floats past a run. Returns 0 on success. */
+int flycluster_adjoint_forward(const AModel *m, int64_t T, const float *X, float *V, float *U, int32_t n_threads,
+                               const int64_t *part) {
+    Job jobs[64];
+    if (n_threads < 1 || n_threads > 64) return -1;
+    for (int32_t i = 0; i < n_threads; i++) {
+        jobs[i] = (Job){.m = m, .T = T, .X = X, .V = V, .U = U, .s0 = part[i], .s1 = part[i + 1]};
+    }
+    return run_jobs(forward_job, jobs, n_threads);
+}
+
 /* Backpropagation through the T steps of flycluster_adjoint_forward.
  * G: (T + 1, n_positions, B); in: G[t] = dL/dV[t] from the outputs (t >= 1), G[0] = 0; out: every
- * G[t] holds the total gradient, G[0] the initial state's. H: (n_positions, B) scratch, zero on entry.
- * gw (n_terms,), ginv, gb (n_types,): accumulated (double). */
-void flycluster_adjoint_backward(const AModel *m, int64_t T, const float *V, const float *U, float *G, float *H,
-                                 double *gw, double *ginv, double *gb) {
-    const int64_t B = m->batch, NPB = m->n_positions * B;
-    const float dt = m->dt;
-    for (int64_t t = T; t >= 1; t--) {
-        const float *Vp = V + (t - 1) * NPB, *Ut = U + (t - 1) * NPB, *Gt = G + t * NPB;
-        float *Gp = G + (t - 1) * NPB;
-        /* 1. h = inv dt g; bias and time-constant gradients */
-        for (int64_t s = 0; s < m->n_seg; s++) {
-            const int32_t ty = m->seg_type[s];
-            const float a = m->inv[ty] * dt;
-            const int64_t f0 = m->seg_start[s] * B, f1 = f0 + (int64_t)m->seg_len[s] * B;
-            vf sh = bc(0.f), su = bc(0.f);
-            int64_t f = f0;
-            for (; f + VW <= f1; f += VW) {
-                const vf g = ld(Gt + f), h = bc(a) * g;
-                st(H + f, h);
-                sh += h;
-                su += g * ld(Ut + f);
-            }
-            double th = hsum(sh), tu = hsum(su);
-            for (; f < f1; f++) {
-                const float h = a * Gt[f];
-                H[f] = h;
-                th += h;
-                tu += (double)(Gt[f] * Ut[f]);
-            }
-            gb[ty] += th;
-            ginv[ty] += tu * dt;
+ * G[t] holds the total gradient, G[0] the initial state's. H: (n_positions, B) scratch, 0 at positions
+ * without a node; G must be 0 there too. gw (n_terms,), ginv, gb (n_types,): accumulated (double). part, tpart: (n_threads + 1,)
+ * segment bounds of the target-ordered and the transposed work. Returns 0 on success. */
+int flycluster_adjoint_backward(const AModel *m, int64_t T, const float *V, const float *U, float *G, float *H,
+                                double *gw, double *ginv, double *gb, int64_t n_terms, int64_t n_types,
+                                int32_t n_threads, const int64_t *part, const int64_t *tpart) {
+    Job jobs[64];
+    if (n_threads < 1 || n_threads > 64) return -1;
+    const int64_t per = n_terms + 2 * n_types;
+    double *acc = calloc((size_t)(per * n_threads), sizeof(double));
+    float *vacc = calloc((size_t)(n_terms * VW * n_threads), sizeof(float));
+    if (!acc || !vacc) { free(acc); free(vacc); return -1; }
+    for (int32_t i = 0; i < n_threads; i++) {
+        jobs[i] = (Job){.m = m, .T = T, .V = (float *)V, .U = (float *)U, .G = G, .H = H, .acc = acc + i * per,
+                        .vacc = vacc + i * n_terms * VW,
+                        .n_terms = n_terms, .n_types = n_types, .s0 = part[i], .s1 = part[i + 1],
+                        .r0 = tpart[i], .r1 = tpart[i + 1]};
+    }
+    int rc = run_jobs(backward_job, jobs, n_threads);
+    if (rc == 0) {
+        for (int32_t i = 0; i < n_threads; i++) {
+            const double *a = acc + i * per;
+            for (int64_t k = 0; k < n_terms; k++) gw[k] += a[k];
+            for (int64_t k = 0; k < n_types; k++) ginv[k] += a[n_terms + k], gb[k] += a[n_terms + n_types + k];
         }
-        /* 2. weight gradients: sum over target positions of h * relu(V_source) */
-        for (int64_t s = 0; s < m->n_seg; s++) {
-            const int32_t ty = m->seg_type[s];
-            const int32_t k0 = m->term_ptr[ty], k1 = m->term_ptr[ty + 1];
-            const int64_t f0 = m->seg_start[s] * B, f1 = f0 + (int64_t)m->seg_len[s] * B;
-            for (int64_t f = f0; f < f1; f += 4 * VW) {
-                const int64_t n = f1 - f; /* valid floats from f */
-                vf h0 = ld(H + f), h1 = ld(H + f + VW), h2 = ld(H + f + 2 * VW), h3 = ld(H + f + 3 * VW);
-                if (n < 4 * VW) {
-                    h0 = keep_first(h0, n);
-                    h1 = keep_first(h1, n - VW);
-                    h2 = keep_first(h2, n - 2 * VW);
-                    h3 = keep_first(h3, n - 3 * VW);
-                }
-                for (int32_t k = k0; k < k1; k++) {
-                    const float *q = Vp + f + m->term_delta[k] * B;
-                    const vf d = h0 * relu(ld(q)) + h1 * relu(ld(q + VW)) + h2 * relu(ld(q + 2 * VW))
-                                 + h3 * relu(ld(q + 3 * VW));
-                    gw[k] += hsum(d);
-                }
-            }
+    }
+    free(acc);
+    free(vacc);
+    return rc;
+}
+
+/* out (B, S, N) = grid (S, n_positions, B) at the node positions pos (N,). */
+void flycluster_adjoint_gather(const float *grid, int64_t S, int64_t n_positions, int64_t B, const int64_t *pos,
+                               int64_t N, float *out) {
+    for (int64_t t = 0; t < S; t++) {
+        const float *g = grid + t * n_positions * B;
+        for (int64_t b = 0; b < B; b++) {
+            float *o = out + (b * S + t) * N;
+            for (int64_t i = 0; i < N; i++) o[i] = g[pos[i] * B + b];
         }
-        /* 3. state gradient: decay plus the transposed stencil through relu' */
-        for (int64_t s = 0; s < m->n_seg; s++) {
-            const int32_t ty = m->seg_type[s];
-            const int32_t k0 = m->tterm_ptr[ty], k1 = m->tterm_ptr[ty + 1];
-            const vf decay = bc(1.f - m->inv[ty] * dt);
-            const int64_t f1 = (m->seg_start[s] + m->seg_len[s]) * B;
-            for (int64_t f = m->seg_start[s] * B; f < f1; f += 4 * VW) {
-                vf a0 = bc(0.f), a1 = a0, a2 = a0, a3 = a0;
-                for (int32_t k = k0; k < k1; k++) {
-                    const vf w = bc(m->tterm_w[k]);
-                    const float *q = H + f + m->tterm_delta[k] * B;
-                    a0 += w * ld(q);          a1 += w * ld(q + VW);
-                    a2 += w * ld(q + 2 * VW); a3 += w * ld(q + 3 * VW);
-                }
-                vf acc[4] = {a0, a1, a2, a3};
-                for (int i = 0; i < 4; i++) {
-                    const int64_t fi = f + i * VW;
-                    if (fi >= f1) break;
-                    const vf v = ld(Vp + fi);
-                    const vi active = v > bc(0.f);
-                    const vf gp = ld(Gp + fi) + decay * ld(Gt + fi) + (vf)((vi)acc[i] & active);
-                    if (f1 - fi >= VW) st(Gp + fi, gp);
-                    else st_part(Gp + fi, gp, f1 - fi);
-                }
-            }
+    }
+}
+
+/* grid (S, n_positions, B) at the node positions pos (N,) = src (B, S, N). */
+void flycluster_adjoint_scatter(float *grid, int64_t S, int64_t n_positions, int64_t B, const int64_t *pos, int64_t N,
+                                const float *src) {
+    for (int64_t t = 0; t < S; t++) {
+        float *g = grid + t * n_positions * B;
+        for (int64_t b = 0; b < B; b++) {
+            const float *x = src + (b * S + t) * N;
+            for (int64_t i = 0; i < N; i++) g[pos[i] * B + b] = x[i];
         }
     }
 }
