@@ -67,7 +67,7 @@ def test_tiny_run_learns_and_round_trips(connectome, sequences, tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_parameters(connectome, sequences, tmp_path):
-    cfg = config()
+    cfg = config(augmentation={"flip_axes": (0, 1, 2, 3)})  # a tuple: stored as a YAML list
     full = train_flow(Network.initial(connectome), sequences[:4], sequences[4:], tmp_path / "a", cfg)
     # "killed" after 3 iterations: the last checkpoint is at iteration 2
     train_flow(Network.initial(connectome), sequences[:4], sequences[4:], tmp_path / "b", cfg,
@@ -85,7 +85,7 @@ def test_killed_run_resumes_to_the_same_parameters(connectome, sequences, tmp_pa
     np.testing.assert_array_equal(again.val_loss, full.val_loss)
     with pytest.raises(CheckpointError, match="random_state"):
         train_flow(Network.initial(connectome), sequences[:4], sequences[4:], tmp_path / "b",
-                   config(random_state=4))
+                   config(random_state=4, augmentation={"flip_axes": (0, 1, 2, 3)}))
     with pytest.raises(CheckpointError, match="resume=True"):
         train_flow(Network.initial(connectome), sequences[:4], sequences[4:], tmp_path / "b", cfg,
                    resume=False)

@@ -102,9 +102,15 @@ class TrainConfig:
         self.decoder_shape = tuple(int(c) for c in self.decoder_shape)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["decoder_shape"] = list(self.decoder_shape)
-        return d
+        """Plain dict (lists, not tuples) for YAML and checkpoints."""
+        def plain(x):
+            if isinstance(x, dict):
+                return {k: plain(v) for k, v in x.items()}
+            if isinstance(x, (list, tuple)):
+                return [plain(v) for v in x]
+            return x
+
+        return plain(asdict(self))
 
 
 @dataclass
@@ -241,7 +247,10 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
     chkpt_dir = path / "chkpts"
     done, chkpt_index, val_losses, val_epes, val_iters = 0, -1, [], [], []
     train_loss = []
-    existing = list_checkpoints(path) if chkpt_dir.is_dir() and any(chkpt_dir.iterdir()) else []
+    try:
+        existing = list_checkpoints(path) if chkpt_dir.is_dir() else []
+    except CheckpointError:  # a folder with only leftovers of an interrupted write
+        existing = []
     if existing and not resume:
         raise CheckpointError(f"{path}: holds checkpoints already; pass resume=True to continue "
                               "or choose an empty folder")
