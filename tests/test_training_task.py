@@ -247,3 +247,19 @@ def test_loss_schedule_penalty():
     act[0, 2:, 0] = 4.0  # mean over frames 2.. = 4 -> 1 below the baseline
     act[0, 2:, 2] = 7.0  # 2 above -> weight 0.1
     assert float(pen(act)) == pytest.approx(0.1 * (1.0 + 0.04) / 2)
+
+
+def test_flow_sequences_factory_and_group_split():
+    from flycluster.errors import ConfigError
+    from flycluster.training.data import flow_sequences, split_by_group
+
+    seqs = flow_sequences("photos", images=["camera", "coins"], frames_per_movie=20, height=H,
+                          width=W, extent=2, vertical_splits=2)
+    train, val = split_by_group(seqs, ["coins"])
+    assert [s.group for s in train] == ["camera", "camera"] and [s.group for s in val] == ["coins"] * 2
+    with pytest.raises(ConfigError, match="moon"):
+        split_by_group(seqs, ["moon"])
+    with pytest.raises(ConfigError, match="kind"):
+        flow_sequences("kitti")
+    with pytest.raises(ConfigError, match="photos.*speed"):
+        flow_sequences("photos", speed=3)

@@ -35,7 +35,7 @@ from flycluster.training.flow import camera_flow, flo_to_flyvis, read_flo, rende
 
 __all__ = ["SINTEL_TRAIN_SCENES", "SINTEL_VALIDATION_SCENES", "FlowSequence", "photo_flow_sequences", "texture_flow_sequences",
            "sintel_flow_sequences", "FlowAugmentation", "flip_matrix", "rotation_matrix",
-           "stack_samples"]
+           "stack_samples", "flow_sequences", "split_by_group"]
 
 SOURCE_FRAMERATE = 24
 
@@ -351,3 +351,30 @@ def stack_samples(samples):
     lum, flow = zip(*samples)
     return np.stack(lum), np.stack(flow)
 
+
+
+def flow_sequences(kind: str, **params) -> list[FlowSequence]:
+    """Build sequences from a config-style description: ``kind`` is ``"photos"``
+    (:func:`photo_flow_sequences`), ``"textures"`` (:func:`texture_flow_sequences`) or
+    ``"sintel"`` (:func:`sintel_flow_sequences`, needs ``root``); ``params`` go to the builder."""
+    builders = {"photos": photo_flow_sequences, "textures": texture_flow_sequences,
+                "sintel": sintel_flow_sequences}
+    if kind not in builders:
+        raise ConfigError(f"flow data kind must be one of {sorted(builders)}, got {kind!r}")
+    try:
+        return builders[kind](**params)
+    except TypeError as e:
+        raise ConfigError(f"flow data of kind {kind!r}: {e}") from None
+
+
+def split_by_group(sequences: list[FlowSequence], validation_groups) -> tuple[list, list]:
+    """(train, validation): sequences whose ``group`` (photo, texture or Sintel scene) is in
+    ``validation_groups`` validate, the rest train; whole movies stay on one side."""
+    validation_groups = set(validation_groups)
+    known = {s.group for s in sequences}
+    missing = sorted(validation_groups - known)
+    if missing:
+        raise ConfigError(f"validation groups {missing} are not in the data (have {sorted(known)})")
+    train = [s for s in sequences if s.group not in validation_groups]
+    val = [s for s in sequences if s.group in validation_groups]
+    return train, val
