@@ -27,7 +27,6 @@ import platform
 import tempfile
 import time
 
-import numpy as np
 
 
 def main(argv=None):
@@ -42,6 +41,8 @@ def main(argv=None):
     p.add_argument("--held-out", nargs="+", default=["astronaut", "chelsea", "coffee"])
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--sets", nargs="+", default=["photos", "textures", "textures_x4"])
+    p.add_argument("--val-every", type=int, default=300,
+                   help="iterations between validations (rounded to whole epochs)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest for these small problems on a busy machine)")
     p.add_argument("--json")
@@ -82,7 +83,8 @@ def main(argv=None):
     results = {}
     for name, sequences in data.items():
         cfg = TrainConfig(iterations=args.iterations, batch_size=args.batch_size,
-                          lr_start=args.lr, lr_stop=args.lr, checkpoint_every=10**9,
+                          lr_start=args.lr, lr_stop=args.lr,
+                          checkpoint_every=max(1, args.val_every // (len(sequences) // args.batch_size)),
                           random_state=args.random_state)
         t = time.time()
         with tempfile.TemporaryDirectory() as tmp:
@@ -99,6 +101,7 @@ def main(argv=None):
             "n_train_sequences": len(sequences),
             "train_loss_start": train_start, "train_loss_end": train_end,
             "heldout_loss_start": float(r.val_loss[0]), "heldout_loss_end": float(r.val_loss[-1]),
+            "heldout_curve": {"iteration": r.val_iterations.tolist(), "loss": r.val_loss.tolist()},
             "train_ratio": train_end / train_start,
             "heldout_ratio": float(r.val_loss[-1] / r.val_loss[0]),
             "seconds": seconds,

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from flycluster.checkpoints import best_checkpoint, list_checkpoints, read_state_dict, task_error, validation_losses
+from flycluster.checkpoints import (
+    best_checkpoint,
+    list_checkpoints,
+    read_state_dict,
+    task_error,
+    validation_losses,
+)
 from flycluster.errors import CheckpointError
 from flycluster.network import Network, load_network
 from flycluster.training.data import photo_flow_sequences

@@ -163,8 +163,10 @@ def test_augmentation_sampling_and_resampling():
     lum, flow = aug(seq, augment=False)
     assert lum.shape == (40, 19) and flow.shape == (40, 2, 19)
     # nearest-exact for luminance, linear (align_corners) for flow; validation crops at 0
-    np.testing.assert_array_equal(lum[0], seq.lum[0]) and np.testing.assert_array_equal(lum[-1], seq.lum[18])
-    np.testing.assert_allclose(flow[0], seq.flow[0]), np.testing.assert_allclose(flow[-1], seq.flow[18])
+    np.testing.assert_array_equal(lum[0], seq.lum[0])
+    np.testing.assert_array_equal(lum[-1], seq.lum[18])
+    np.testing.assert_allclose(flow[0], seq.flow[0])
+    np.testing.assert_allclose(flow[-1], seq.flow[18])
     t = 20 * 18 / 39  # linear interpolation position of output frame 20
     np.testing.assert_allclose(flow[20], (1 - t % 1) * seq.flow[int(t)] + (t % 1) * seq.flow[int(t) + 1],
                                rtol=1e-5, atol=1e-6)
@@ -190,7 +192,8 @@ def test_sintel_flow_pairs_frames_with_the_previous_flow_file(tmp_path):
         fdir.mkdir(parents=True)
         odir.mkdir(parents=True)
         for k in range(n):
-            Image.fromarray(np.full((height, width, 3), 10 * k, np.uint8)).save(fdir / f"frame_{k + 1:04d}.png")
+            frame = np.full((height, width, 3), 10 * k, np.uint8)
+            Image.fromarray(frame).save(fdir / f"frame_{k + 1:04d}.png")
         for k in range(n - 1):  # flow file k: (u, v) = (k, 2) px everywhere
             write_flo(odir / f"frame_{k + 1:04d}.flo",
                       np.stack([np.full((height, width), float(k)), np.full((height, width), 2.0)], -1))

@@ -71,7 +71,6 @@ def main():
     import tempfile
 
     import torch
-    from datamate import Namespace
     from flyvis.connectome import ConnectomeFromAvgFilters
     from flyvis.datasets.augmentation.hex import HexFlip, HexRotate
     from flyvis.datasets.sintel import MultiTaskSintel

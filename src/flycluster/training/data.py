@@ -33,7 +33,8 @@ from flycluster.stimuli.augment import render_vertical_splits, vertical_split_wi
 from flycluster.stimuli.lattice import flip_permutation, rotation_permutation
 from flycluster.training.flow import camera_flow, flo_to_flyvis, read_flo, render_flow_splits
 
-__all__ = ["SINTEL_TRAIN_SCENES", "SINTEL_VALIDATION_SCENES", "FlowSequence", "photo_flow_sequences", "texture_flow_sequences",
+__all__ = ["SINTEL_TRAIN_SCENES", "SINTEL_VALIDATION_SCENES", "FlowSequence",
+           "photo_flow_sequences", "texture_flow_sequences",
            "sintel_flow_sequences", "FlowAugmentation", "flip_matrix", "rotation_matrix",
            "stack_samples", "flow_sequences", "split_by_group"]
 
