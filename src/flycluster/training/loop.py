@@ -320,7 +320,9 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
         checkpoint()
 
     start_time, start_done, last_log = time.time(), done, time.time()
-    cpu_rng = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    cpu_rng = torch.random.fork_rng(devices=cuda)  # the caller's random state is left untouched
     with cpu_rng:
         while done < config.iterations:
             if stop_after is not None and done - start_done >= stop_after:
