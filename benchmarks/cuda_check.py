@@ -10,7 +10,7 @@ Run on a machine with a CUDA GPU (from the repository root, package importable):
    which must be <= 1e-4, and whether the NaN padding matches.
 2. Cost per sample-step of the Triton kernel alone (no transfers) for variants of its launch
    configuration (tile size, unrolling, warps, pipeline stages, program order), one option at a
-   time from the defaults in ``flycluster.gpu.CONFIG``; then the best of each combined, checked
+   time from the defaults in ``flycluster.kernels.gpu.CONFIG``; then the best of each combined, checked
    for equivalence again and written with ``--best-config`` (for ``simulate.py --triton-config``).
 
 Exits non-zero when an equivalence check fails.
@@ -48,7 +48,7 @@ def equivalence(connectome, kernels) -> tuple[list[dict], bool]:
             diff = float(np.nanmax(np.abs(out - expected)))
             passed = nan_same and diff <= 1e-4
             ok &= passed
-            rows.append({"kernel": kernel, "class": type(net._kernel(float(dt))).__name__, "setting": setting,
+            rows.append({"kernel": kernel, "class": type(net.kernel_for(float(dt))).__name__, "setting": setting,
                          "max_abs_diff": diff, "nan_pattern_equal": nan_same, "passed": passed, "seconds": seconds})
             print(f"equivalence {kernel:6s} setting {setting}: max |diff| {diff:.2e}, NaN pattern "
                   f"{'equal' if nan_same else 'DIFFERS'} -> {'ok' if passed else 'FAILED'} ({seconds:.2f} s)",
@@ -58,7 +58,7 @@ def equivalence(connectome, kernels) -> tuple[list[dict], bool]:
 
 def time_steps(connectome, config: dict, lanes: int, n_steps: int = 20, device: str = "cuda") -> float:
     """Microseconds per sample-step of the Triton kernel alone (no transfers), ``lanes`` samples."""
-    from flycluster.gpu import TritonKernel
+    from flycluster.kernels.gpu import TritonKernel
     from flycluster.network import Network
 
     net = Network(connectome, Network.initial(connectome).state_dict(), device=device, kernel="triton")
@@ -81,7 +81,7 @@ def time_steps(connectome, config: dict, lanes: int, n_steps: int = 20, device: 
     return 1e6 * best / (n_steps * lanes)
 
 
-VARIANTS = {  # one option changed at a time from the defaults (flycluster.gpu.CONFIG)
+VARIANTS = {  # one option changed at a time from the defaults (flycluster.kernels.gpu.CONFIG)
     "unroll": [1, 2, 4, 8],
     "num_stages": [1, 2, 3],
     "num_warps": [2, 4, 8],
@@ -93,7 +93,7 @@ VARIANTS = {  # one option changed at a time from the defaults (flycluster.gpu.C
 def sweep(connectome, lanes: int, **kwargs) -> tuple[list[dict], dict]:
     """Time every variant, then the best option of each kind combined; returns the rows and the
     fastest configuration of all timed."""
-    from flycluster import gpu
+    from flycluster.kernels import gpu
 
     base = dict(gpu.CONFIG)
     rows, combined = [], dict(base)
@@ -140,8 +140,8 @@ def main(argv=None) -> int:
         return 2
     import triton
 
-    from flycluster import gpu
     from flycluster.connectome import load_connectome
+    from flycluster.kernels import gpu
 
     info = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "triton": triton.__version__}
     print("machine:", json.dumps(info), flush=True)

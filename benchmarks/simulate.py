@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import resource
@@ -124,7 +125,7 @@ def full_run(net, batch_size, seed=0):
 
 
 def main(argv=None) -> int:
-    from flycluster.network import KERNELS
+    from flycluster.kernels import KERNELS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connectome", default=None, help="connectome json (default: fetched)")
@@ -144,8 +145,9 @@ def main(argv=None) -> int:
     parser.add_argument("--triton-config", default=None,
                         help="json file of Triton kernel options (benchmarks/cuda_check.py --best-config)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")  # simulate's progress
     if args.triton_config:
-        from flycluster import gpu
+        from flycluster.kernels import gpu
 
         with open(args.triton_config) as f:
             gpu.CONFIG.update(json.load(f))
@@ -162,7 +164,7 @@ def main(argv=None) -> int:
           flush=True)
     results = {"machine": info, "extent": args.extent, "connectome_load_s": load_s, "kernels": {}}
     if "triton" in args.kernels or (args.device == "cuda" and "auto" in args.kernels):
-        from flycluster import gpu
+        from flycluster.kernels import gpu
 
         results["triton_config"] = dict(gpu.CONFIG)
         print("triton kernel options:", json.dumps(gpu.CONFIG), flush=True)
@@ -170,7 +172,7 @@ def main(argv=None) -> int:
     for name in args.kernels:
         start = time.perf_counter()
         candidate = Network(connectome, params, device=args.device, kernel=name, source="<initial parameters>")
-        kernel = type(candidate._kernel(0.01)).__name__  # includes compiling the native kernel if not cached
+        kernel = type(candidate.kernel_for(0.01)).__name__  # includes compiling the native kernel if not cached
         build_s = time.perf_counter() - start
         print(f"kernel {name!r} -> {kernel} on {candidate.device}, built in {build_s:.2f} s", flush=True)
         rows = measure_ours(candidate, args.batch_sizes, args.frames, args.repeats)

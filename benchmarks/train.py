@@ -43,8 +43,10 @@ BATCH, FRAMES, DT, T_PRE, EXTENT, LR = 4, 19, 1 / 50, 0.5, 15, 5e-5
 FLYVIS_SCRIPT = textwrap.dedent("""
     import json, sys, time, numpy as np, torch
     from flyvis.network import Network
-    batch, frames, dt, t_pre, repeats, seed, lr = (int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]),
-        float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7]))
+    batch, frames, dt, t_pre, repeats, seed, lr, threads = (int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]),
+        float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8]))
+    if threads > 0:
+        torch.set_num_threads(threads)
     t0 = time.perf_counter(); net = Network(); build = time.perf_counter() - t0
     movie = torch.from_numpy(np.random.default_rng(seed).random((batch, frames, 1, 721)).astype(np.float32))
     state = net.steady_state(t_pre, dt, batch_size=batch, value=0.5)
@@ -95,10 +97,10 @@ def measure_ours(backend: str, repeats: int, seed: int = 0, connectome=None) -> 
     return {"backend": backend, "wall_s": wall, "cpu_s": cpu, "torch_threads": torch.get_num_threads()}
 
 
-def measure_flyvis(python: str, repeats: int, seed: int = 0) -> dict:
+def measure_flyvis(python: str, repeats: int, seed: int = 0, threads: int = 0) -> dict:
     env = dict(os.environ)
     env.setdefault("FLYVIS_ROOT_DIR", tempfile.mkdtemp(prefix="flyvis-root-"))
-    args = [str(a) for a in (BATCH, FRAMES, DT, T_PRE, repeats, seed, LR)]
+    args = [str(a) for a in (BATCH, FRAMES, DT, T_PRE, repeats, seed, LR, threads)]
     proc = subprocess.run([python, "-c", FLYVIS_SCRIPT, *args], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"flyvis benchmark failed ({python}):\n{proc.stderr[-3000:]}")
@@ -118,9 +120,15 @@ def main(argv=None) -> int:
                         help="flycluster backends to measure; the first is compared with flyvis")
     parser.add_argument("--repeats", type=int, default=10, help="timed iterations of flycluster")
     parser.add_argument("--flyvis-repeats", type=int, default=5, help="timed iterations of flyvis")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads for both (and the native kernel's threads); 0: torch's default")
     parser.add_argument("--connectome", default=None, help="connectome json (default: fetched)")
     parser.add_argument("--json", default=None, help="write the numbers to this file")
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     info = machine()
     print("machine:", json.dumps(info), flush=True)
@@ -133,7 +141,7 @@ def main(argv=None) -> int:
     first = results["flycluster"][args.backends[0]]
     ours = min(first["wall_s"])
     if args.flyvis_python:
-        results["flyvis"] = fly = measure_flyvis(args.flyvis_python, args.flyvis_repeats)
+        results["flyvis"] = fly = measure_flyvis(args.flyvis_python, args.flyvis_repeats, threads=args.threads)
         report("flyvis", fly)
         print(f"flyvis Network() built in {fly['build_s']:.1f} s", flush=True)
         # again after flyvis: other jobs on the machine change the load during a run

@@ -8,9 +8,10 @@ log = start(snakemake)  # noqa: F821
 
 from pathlib import Path  # noqa: E402
 
-from flycluster.clustering import cluster_cell_type, read_clustering, write_clustering  # noqa: E402
-from flycluster.responses import read_cell_type, read_norms  # noqa: E402
-from flycluster.stability import add_stability, cluster_stability  # noqa: E402
+from flycluster.clustering import add_stability, cluster_cell_type, cluster_stability  # noqa: E402
+from flycluster.formats.clustering import read_clustering, write_clustering  # noqa: E402
+from flycluster.formats.norms import read_norms  # noqa: E402
+from flycluster.formats.responses import read_cell_type  # noqa: E402
 
 cell_type = snakemake.wildcards.cell_type
 params = snakemake.params
@@ -33,7 +34,7 @@ if stability.pop("enabled"):
 ds.attrs["stimulus_set"] = responses.attrs["stimulus_set"]
 write_clustering(ds, out.clustering)
 log.info("%s: %d networks, %d masked, %d clusters, stability ARI %s", cell_type,
-         ds.sizes["network"], int((~ds["mask"].values.astype(bool)).sum()),
+         ds.sizes["network"], int((~ds["clustered"].values.astype(bool)).sum()),
          ds.attrs["n_clusters"], float(ds["stability_ari"]) if "stability_ari" in ds else "n/a")
 
 # figures: from the file as written (what the embedding shows is what is stored)

@@ -6,8 +6,9 @@ log = start(snakemake)  # noqa: F821
 
 from pathlib import Path  # noqa: E402
 
+from flycluster.formats.summary import write_summary  # noqa: E402
 from flycluster.plots import plot_summary, save_figure  # noqa: E402
-from flycluster.summary import summary_table, write_summary  # noqa: E402
+from flycluster.summary import summary_table  # noqa: E402
 
 planted = snakemake.input.planted_groups[0] if snakemake.input.planted_groups else None
 table = summary_table(list(snakemake.input.clustering), planted,

@@ -6,9 +6,9 @@ log = start(snakemake)  # noqa: F821
 
 from pathlib import Path  # noqa: E402
 
-from flycluster.clustering import read_clustering  # noqa: E402
+from flycluster.formats.clustering import read_clustering  # noqa: E402
+from flycluster.formats.responses import read_cell_type  # noqa: E402
 from flycluster.plots import plot_cluster_tuning, save_figure  # noqa: E402
-from flycluster.responses import read_cell_type  # noqa: E402
 
 cell_type = snakemake.wildcards.cell_type
 clustering = read_clustering(snakemake.input.clustering)

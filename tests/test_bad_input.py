@@ -192,7 +192,7 @@ def _response_files(tmp_path, rows):
     import xarray as xr
 
     from flycluster.config import CELL_TYPES
-    from flycluster.responses import response_dataset, write_responses
+    from flycluster.formats.responses import response_dataset, write_responses
 
     n_samples, n_frames = rows.shape[1:]
     stimulus = xr.Dataset(
@@ -216,7 +216,7 @@ def test_constant_and_nan_responses_are_masked_not_fatal(tmp_path):
     import numpy as np
 
     from flycluster.clustering import INVALID_LABEL, cluster_cell_type
-    from flycluster.responses import read_cell_type
+    from flycluster.formats.responses import read_cell_type
 
     rng = np.random.default_rng(0)
     rows = rng.normal(size=(12, 3, 20)).astype(np.float32)
@@ -234,7 +234,7 @@ def test_constant_and_nan_responses_are_masked_not_fatal(tmp_path):
     ds = cluster_cell_type(responses, task_error=responses["task_error"].values,
                            umap_kwargs={"n_epochs": 50}, gmm_kwargs={"n_init": 2},
                            nonfinite="mask")
-    mask = ds["mask"].to_series()
+    mask = ds["clustered"].to_series()
     assert not mask["004"] and not mask["007"] and mask.drop(["004", "007"]).all()
     assert int(ds["mask_reason"].sel(network="004")) == 1   # constant
     assert int(ds["mask_reason"].sel(network="007")) == 2   # nonfinite

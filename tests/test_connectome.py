@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import time
 import zipfile
 from pathlib import Path
 
@@ -60,12 +59,9 @@ def test_extent3_arrays_equal_flyvis_without_cache(connectome_path):
     np.testing.assert_array_equal(c.edge_n_syn, ref["edge_n_syn"])
 
 
-def test_build_takes_seconds_and_cache_round_trips(connectome_path, tmp_path, monkeypatch):
+def test_build_and_cache_round_trip(connectome_path, tmp_path, monkeypatch):
     monkeypatch.setenv("FLYCLUSTER_CACHE", str(tmp_path))
-    start = time.perf_counter()
     built = load_connectome(connectome_path, extent=14)  # not in the process cache: a real build
-    build_time = time.perf_counter() - start
-    assert build_time < 15, f"building extent 14 took {build_time:.1f} s"
     cache_files = list((tmp_path / "connectome").glob("*extent14*.npz"))
     assert len(cache_files) == 1
     from flycluster import connectome as module

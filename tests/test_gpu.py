@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from flycluster import gpu
 from flycluster.connectome import load_connectome
+from flycluster.kernels import gpu, select
+from flycluster.kernels.stencil import StencilLayout
 from flycluster.network import Network
-from flycluster.stencil import StencilLayout
 from flycluster.synthetic import smooth_random_movie
 
 triton = pytest.importorskip("triton", reason="triton is installed with the test extra on Linux x86-64")
@@ -51,7 +51,7 @@ def test_needs_cuda_or_the_interpreter(small, monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     c, sd = small
     with pytest.raises(gpu.TritonUnavailable, match="needs a CUDA device"):
-        Network(c, sd, kernel="triton")._kernel(0.01)
+        Network(c, sd, kernel="triton").kernel_for(0.01)
 
 
 @pytest.mark.parametrize("config", [
@@ -68,7 +68,7 @@ def test_interpreted_kernel_matches_native(small, monkeypatch, config):
     movie[3, 1:] = np.nan
     settings = dict(t_pre=0.01, t_fade_in=0.02)
     net = Network(c, sd, kernel="triton", device=DEVICE)
-    kernel = net._kernel(0.01)
+    kernel = net.kernel_for(0.01)
     assert isinstance(kernel, gpu.TritonKernel) and kernel.config == gpu.CONFIG
     fast = net.simulate(movie, 0.01, **settings)
     native = Network(c, sd, kernel="native")
@@ -103,11 +103,9 @@ def test_unknown_option_is_rejected(small, monkeypatch):
 def test_fallback_warning_names_the_cause(small, monkeypatch):
     """kernel='auto' on CUDA without triton, or with parameters that are not translation invariant:
     one warning each, with advice that fits the cause."""
-    from flycluster import network
-
-    monkeypatch.setattr(network, "_WARNED", set())
+    monkeypatch.setattr(select, "_WARNED", set())
     with pytest.warns(UserWarning, match="triton kernel is unavailable .*no module.*install triton"):
-        network._warn_fallback_once("triton", "torch", gpu.TritonUnavailable("no module named triton"))
-    monkeypatch.setattr(network, "_WARNED", set())
+        select.warn_fallback_once("triton", "torch", gpu.TritonUnavailable("no module named triton"))
+    monkeypatch.setattr(select, "_WARNED", set())
     with pytest.warns(UserWarning, match="native kernel is unavailable .*translation-invariant parameters"):
-        network._warn_fallback_once("native", "scipy", ValueError("3 edges differ in weight"))
+        select.warn_fallback_once("native", "scipy", ValueError("3 edges differ in weight"))

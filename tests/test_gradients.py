@@ -185,3 +185,38 @@ def test_bad_input_is_named(small):
         module(torch.zeros(2, 2, 37), DT, state=torch.zeros(3, small.n_nodes))
     with pytest.raises(ValueError, match="backend must be"):
         NetworkModule(small, perturbed(small), backend="cuda")
+
+
+def test_native_threads_agree(small):
+    """The C kernels split the segments over threads: 1 and 3 threads give the same activity and
+    the same gradients (up to the order of the per-thread float64 sums)."""
+    params = perturbed(small, seed=7)
+    movie = movie_for(small, 5, 8)
+    results = []
+    for n_threads in (1, 3):
+        module = NetworkModule(small, params, backend="native")
+        module._stencil_simulation().n_threads = n_threads
+        out = module(movie, DT)
+        (out ** 2).mean().backward()
+        results.append((out.detach().numpy(), {k: getattr(module, k).grad.numpy() for k in TRAINABLE}))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for key in TRAINABLE:
+        assert rel_err(results[1][1][key], results[0][1][key]) < 1e-6, key
+
+
+def test_auto_falls_back_to_reference_with_a_warning(small, monkeypatch):
+    """Without the C kernel (FLYCLUSTER_NATIVE=0 here) backend='auto' warns once and uses the torch
+    reference, whose results are the same; backend='native' refuses."""
+    import flycluster.adjoint as adjoint
+
+    monkeypatch.setattr(adjoint, "_LIBRARY", None)
+    monkeypatch.setenv("FLYCLUSTER_NATIVE", "0")
+    params = perturbed(small, seed=8)
+    movie = movie_for(small, 2, 4)
+    module = NetworkModule(small, params)
+    with pytest.warns(UserWarning, match="native adjoint is unavailable"):
+        out = module(movie, DT)
+    ref = NetworkModule(small, params, backend="torch")(movie, DT)
+    np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
+    with pytest.raises(RuntimeError, match="native backend cannot run"):
+        NetworkModule(small, params, backend="native")(movie, DT)

@@ -5,10 +5,10 @@ import warnings
 import numpy as np
 import pytest
 
-from flycluster import native
 from flycluster.connectome import load_connectome
+from flycluster.kernels import native
+from flycluster.kernels.stencil import StencilLayout
 from flycluster.network import Network
-from flycluster.stencil import StencilLayout
 from flycluster.synthetic import smooth_random_movie
 
 
@@ -82,14 +82,14 @@ def test_chunking_and_threads_do_not_change_results(connectome, perturbed):
     np.testing.assert_array_equal(together, apart)
     np.testing.assert_array_equal(together[11:12], alone)
     # a network without synapses and input, in one thread: every cell relaxes to its bias
-    kernel = net._kernel(0.01)
+    kernel = net.kernel_for(0.01)
     layout, arrays = kernel.layout, kernel._arrays
     unconnected = native.NativeKernel(layout, np.zeros(layout.n_terms, np.float32), arrays["decay"],
                                       arrays["drive"], np.zeros_like(arrays["in_gain"]), n_threads=1)
     assert unconnected.pool is None
     relaxed = unconnected.relax(np.zeros(connectome.n_nodes, np.float32), 3000)
-    np.testing.assert_allclose(relaxed, net._node_bias, rtol=0, atol=1e-4)
-    assert np.abs(net._node_bias).max() > 0.1
+    np.testing.assert_allclose(relaxed, net.node_bias, rtol=0, atol=1e-4)
+    assert np.abs(net.node_bias).max() > 0.1
 
 
 def test_build_is_cached_and_atomic(tmp_path, monkeypatch):
@@ -111,16 +111,16 @@ def test_broken_compiler_is_reported(tmp_path, monkeypatch):
 
 def test_fallback_to_scipy_with_one_warning(connectome, perturbed, monkeypatch):
     monkeypatch.setenv("FLYCLUSTER_NATIVE", "0")
-    monkeypatch.setattr("flycluster.network._WARNED", set())
+    monkeypatch.setattr("flycluster.kernels.select._WARNED", set())
     with pytest.raises(native.NativeUnavailable, match="FLYCLUSTER_NATIVE=0"):
-        Network(connectome, perturbed, kernel="native")._kernel(0.01)
+        Network(connectome, perturbed, kernel="native").kernel_for(0.01)
     net = Network(connectome, perturbed)
     with pytest.warns(UserWarning, match="native kernel is unavailable.*install a C compiler"):
-        kernel = net._kernel(0.01)
-    assert type(kernel).__name__ == "CpuKernel" and kernel.default_batch_size == 64
+        kernel = net.kernel_for(0.01)
+    assert type(kernel).__name__ == "ScipyKernel" and kernel.default_batch_size == 64
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # only once per process
-        Network(connectome, perturbed)._kernel(0.02)
+        Network(connectome, perturbed).kernel_for(0.02)
 
 
 def test_grids_are_cache_line_aligned():

@@ -42,7 +42,30 @@ def scipy_network(connectome, flyvis_params):
 
 def test_default_cpu_kernel_is_native(network):
     """CI has a C compiler: the default CPU path is the compiled stencil kernel, not the fallback."""
-    assert type(network._kernel(0.01)).__name__ == "NativeKernel"
+    assert type(network.kernel_for(0.01)).__name__ == "NativeKernel"
+
+
+def test_make_kernel_and_public_parameters(connectome, network):
+    """make_kernel builds the kernel a Network uses from the Network's public arrays; those arrays
+    are read-only views; relax and steady_state agree."""
+    from flycluster.kernels import KERNELS, ScipyKernel, check_kernel, make_kernel
+
+    assert network.node_bias.shape == network.node_time_constants.shape == (connectome.n_nodes,)
+    assert network.edge_weights.shape == (connectome.n_edges,)
+    for array in (network.node_bias, network.node_time_constants, network.edge_weights):
+        assert not array.flags.writeable
+    kernel = make_kernel("scipy", "cpu", connectome, network.edge_weights, network.node_time_constants,
+                         network.node_bias, 0.01, n_threads=1)
+    assert isinstance(kernel, ScipyKernel)
+    relaxed = kernel.relax(network.node_bias, 20)
+    np.testing.assert_allclose(network.relax(network.node_bias, 20, 0.01), relaxed, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(network.steady_state(0.2, 0.01), relaxed, rtol=0, atol=2e-5)
+    assert np.abs(relaxed - network.node_bias).max() > 1e-3  # the 20 steps moved the state
+    assert set(KERNELS) == {"auto", "native", "scipy", "triton", "torch"}
+    with pytest.raises(ValueError, match="runs on the CPU only"):
+        check_kernel("native", "cuda")
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        check_kernel("numba")
 
 
 def test_fixture_parameters_are_not_the_initial_ones(connectome, flyvis_params):
@@ -98,7 +121,7 @@ def test_batch_size_does_not_change_results(network, reference):
     np.testing.assert_allclose(full, single, rtol=0, atol=1e-6)
 
 
-def test_torch_kernel_matches_cpu_kernel(connectome, flyvis_params, reference):
+def test_torch_kernel_matches_scipy_kernel(connectome, flyvis_params, reference):
     """The CUDA code path (torch CSR), run on the CPU, agrees with the scipy kernel."""
     movie = reference["movie_b"][:, :12]
     cpu = Network(connectome, flyvis_params, kernel="scipy").simulate(movie, 1 / 200, t_pre=0.2, t_fade_in=0.03)
@@ -111,8 +134,8 @@ def test_steady_state_computed_once_and_reused(network):
     first = network.steady_state(0.1, 0.01)
     assert network.steady_state(0.1, 0.01) is first
     assert first.shape == (network.connectome.n_nodes,)
-    np.testing.assert_array_equal(network.steady_state(0.0, 0.01), network._node_bias)
-    assert np.abs(first - network._node_bias).max() > 1e-3
+    np.testing.assert_array_equal(network.steady_state(0.0, 0.01), network.node_bias)
+    assert np.abs(first - network.node_bias).max() > 1e-3
 
 
 def test_api_properties(network, connectome):
@@ -124,11 +147,16 @@ def test_api_properties(network, connectome):
     assert set(sd) == set(PARAMETER_KEYS) and all(v.dtype == torch.float32 for v in sd.values())
 
 
-def test_progress_lines_on_stderr(network, capsys):
+def test_progress_is_logged(network, caplog):
     movie = np.full((2, 3, 721), 0.5, dtype=np.float32)
-    network.simulate(movie, 0.01, batch_size=1, progress=True)
-    err = capsys.readouterr().err
-    assert "2/2 samples" in err and "samples/s" in err and "ETA" in err
+    with caplog.at_level("INFO", logger="flycluster.network"):
+        network.simulate(movie, 0.01, batch_size=1, progress=True)
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name == "flycluster.network")
+    assert "2/2 samples" in text and "samples/s" in text and "ETA" in text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="flycluster.network"):
+        network.simulate(movie, 0.01, batch_size=1, progress=False)
+    assert not [r for r in caplog.records if r.name == "flycluster.network"]
 
 
 def test_cuda_request_runs_where_possible(connectome, flyvis_params):

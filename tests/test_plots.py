@@ -58,7 +58,7 @@ def test_embedding_figure_plots_the_clustering(data, tmp_path):
     fig = plots.plot_embedding(ds)
     ax = fig.axes[0]
     assert len(fig.axes) == 2  # scatter + colorbar
-    mask = ds["mask"].values
+    mask = ds["clustered"].values
     points = {c.get_gid(): c for c in ax.collections if c.get_gid()}
     assert set(points) == {str(n) for n in ds["network"].values[mask]}
     colors, _, _ = task_error_colors(ds["task_error"].values)

@@ -7,6 +7,8 @@ import xarray as xr
 
 from flycluster import responses
 from flycluster.config import CELL_TYPES
+from flycluster.formats import norms as formats_norms
+from flycluster.formats import responses as formats_responses
 
 
 def _stimulus(n_sample=3, n_frame=5, kind="moving_edges", stimulus_set="edges"):
@@ -49,10 +51,10 @@ def _write(tmp_path, name, gain, task_error, stimulus=None):
     stimulus = _stimulus() if stimulus is None else stimulus
     net = FakeNetwork(gain)
     movie = stimulus["stimulus"].values
-    ds = responses.response_dataset(net.simulate(movie, 0.005), stimulus, net.cell_types,
+    ds = formats_responses.response_dataset(net.simulate(movie, 0.005), stimulus, net.cell_types,
                                     network=name, checkpoint=f"/x/{name}/chkpt_00000",
                                     task_error=task_error)
-    return responses.write_responses(ds, tmp_path / f"{name}.nc")
+    return formats_responses.write_responses(ds, tmp_path / f"{name}.nc")
 
 
 def test_response_file_format(tmp_path):
@@ -91,13 +93,13 @@ def test_no_temporary_file_left(tmp_path):
 def test_response_dataset_rejects_wrong_shape():
     stimulus = _stimulus()
     with pytest.raises(ValueError, match=r"network 003 .*expected \(sample, frame, cell_type\)"):
-        responses.response_dataset(np.zeros((3, 4, 65)), stimulus, CELL_TYPES, network="003",
+        formats_responses.response_dataset(np.zeros((3, 4, 65)), stimulus, CELL_TYPES, network="003",
                                    checkpoint="", task_error=0.0)
 
 
 def test_read_cell_type_across_networks(tmp_path):
     paths = [_write(tmp_path, f"{i:03d}", gain=i + 1.0, task_error=0.1 * i) for i in range(4)]
-    da = responses.read_cell_type(paths, "T4c")
+    da = formats_responses.read_cell_type(paths, "T4c")
     assert da.dims == ("network", "sample", "frame")
     assert da.shape == (4, 3, 5)
     assert da.dtype == np.float32
@@ -123,9 +125,9 @@ def test_read_cell_type_reads_the_bits_xarray_reads(tmp_path):
     scaled.parent.mkdir()
     ds.to_netcdf(scaled, encoding={"responses": {"dtype": "float32", "scale_factor": 1.0,
                                                  "add_offset": 0.0}})
-    assert responses._read_cell_type_raw(scaled, "T4c") is None
+    assert formats_responses._read_cell_type_raw(scaled, "T4c") is None
     for cell_type in ("R1", "T4c", "CT1(M10)"):
-        da = responses.read_cell_type(paths[:2] + [scaled], cell_type)
+        da = formats_responses.read_cell_type(paths[:2] + [scaled], cell_type)
         for i, path in enumerate(paths):
             with xr.open_dataset(path) as ds:
                 expected = ds["responses"].sel(cell_type=cell_type).values
@@ -136,16 +138,34 @@ def test_read_cell_type_reads_the_bits_xarray_reads(tmp_path):
 def test_read_cell_type_errors(tmp_path):
     a = _write(tmp_path, "000", 1.0, 0.1)
     with pytest.raises(ValueError, match="no cell type 'T9z'"):
-        responses.read_cell_type([a], "T9z")
+        formats_responses.read_cell_type([a], "T9z")
     other = tmp_path / "other"
     b = _write(other, "001", 1.0, 0.1, stimulus=_stimulus(stimulus_set="photos"))
     with pytest.raises(ValueError, match=r"001.nc .*does not match"):
-        responses.read_cell_type([a, b], "T4c")
+        formats_responses.read_cell_type([a, b], "T4c")
     with pytest.raises(FileNotFoundError, match="missing.nc"):
-        responses.read_cell_type([a, tmp_path / "missing.nc"], "T4c")
+        formats_responses.read_cell_type([a, tmp_path / "missing.nc"], "T4c")
     dup = _write(other, "000", 1.0, 0.1)
     with pytest.raises(ValueError, match="same network twice"):
-        responses.read_cell_type([a, dup], "T4c")
+        formats_responses.read_cell_type([a, dup], "T4c")
+
+
+def test_not_a_response_file_is_named_by_both_readers(tmp_path):
+    """The xarray reader (first file) and the netCDF4 reader (later files) share one check."""
+    a = _write(tmp_path, "000", 1.0, 0.1)
+    bad = tmp_path / "bad.nc"
+    with xr.open_dataset(a) as ds:
+        ds = ds.load()
+    ds.attrs = {}  # responses without the network / stimulus_set attributes
+    ds.to_netcdf(bad)
+    expected = (r"response file .*bad.nc is not a flycluster response file: it lacks attributes "
+                r"\['network', 'stimulus_set'\]")
+    with pytest.raises(ValueError, match=expected):
+        formats_responses.read_cell_type([bad], "T4c")  # xarray path
+    with pytest.raises(ValueError, match=expected):
+        formats_responses.read_cell_type([a, bad], "T4c")  # netCDF4 path
+    with pytest.raises(ValueError, match=r"norms file .*bad.nc is not a flycluster norms file: it lacks variables"):
+        formats_norms.read_norms(bad)
 
 
 def test_response_norms(tmp_path):
@@ -158,8 +178,8 @@ def test_response_norms(tmp_path):
     for i in range(3):
         for j in (0, 37, 64):
             assert norms.values[i, j] == pytest.approx((i + 1) * (j + 1) * base, rel=1e-5)
-    out = responses.write_norms(norms, tmp_path / "norms.nc")
-    back = responses.read_norms(out)
+    out = formats_norms.write_norms(norms, tmp_path / "norms.nc")
+    back = formats_norms.read_norms(out)
     np.testing.assert_array_equal(back.values, norms.values)
     assert list(back["cell_type"].values) == list(CELL_TYPES)
     np.testing.assert_allclose(back["task_error"].values, [0.0, 0.1, 0.2])

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from flycluster.clustering import cluster_cell_type, read_clustering, write_clustering
-from flycluster.stability import add_stability, cluster_stability, jaccard_best_match
+from flycluster.clustering import add_stability, cluster_cell_type, cluster_stability, jaccard_best_match
+from flycluster.formats.clustering import read_clustering, write_clustering
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clustering" / "umap_gmm.npz"
 

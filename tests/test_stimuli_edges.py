@@ -1,6 +1,5 @@
 """Moving edges and flashes against flyvis 1.2.0 (fixtures: tools/make_stimulus_fixtures.py)."""
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +14,13 @@ GROUPS = [(0, 1), (30, 0), (240, 1)]  # (angle, intensity) rendered by flyvis
 
 @pytest.fixture(scope="module")
 def edges():
-    """The full default set the workflow renders (144 samples), with its build time."""
-    start = time.perf_counter()
-    ds = moving_edges()
-    return ds, time.perf_counter() - start
+    """The full default set the workflow renders (144 samples); its speed is measured in
+    benchmarks/, not here (a timed assertion fails on slow or busy machines)."""
+    return moving_edges()
 
 
 def test_default_moving_edges_match_flyvis(edges):
-    ds, seconds = edges
+    ds = edges
     ref = np.load(FIXTURES / "edges.npz")
     assert ds.stimulus.shape == (144, 1078, 721)
     for key in ("angle", "width", "intensity", "speed", "t_stim"):
@@ -41,11 +39,10 @@ def test_default_moving_edges_match_flyvis(edges):
         assert fastest[0, 360] == 0.5 and fastest[300, 360] == pytest.approx(intensity, abs=0.01)
         changing = np.ptp(fastest[200:265], axis=0) > 0.2
         assert 0.15 < changing.mean() < 0.5
-    assert seconds < 120, f"rendering the 144 moving edges took {seconds:.0f} s"
 
 
 def test_moving_edge_timing_and_padding(edges):
-    ds, _ = edges
+    ds = edges
     dt, t_pre = ds.attrs["dt"], ds.attrs["t_pre"]
     assert (dt, t_pre, ds.attrs["t_fade_in"], ds.attrs["kind"]) == (0.005, 1.0, 0.0,
                                                                     "moving_edges")

@@ -6,17 +6,21 @@ import pytest
 import xarray as xr
 
 from flycluster import summary
+from flycluster.formats.clustering import INVALID_LABEL, read_clustering
+from flycluster.formats.summary import read_summary, write_summary
 
 NETWORKS = [f"{i:03d}" for i in range(8)]
 
 
-def _clustering(labels, mask, task_error, bic, stability=None, cell_type=None):
+def _clustering(labels, mask, task_error, bic, stability=None, cell_type=None, variable="clustered"):
+    """A clustering dataset; ``variable="mask"``: the convention of files written before
+    ``clustered`` (the same truth values under the old name)."""
     labels = np.asarray(labels)
     ds = xr.Dataset(
         {
             "embedding": (("network", "component"), np.random.default_rng(0).random((8, 2))),
-            "mask": ("network", np.asarray(mask, bool)),
-            "label": ("network", np.where(mask, labels, summary.MASKED_LABEL)),
+            variable: ("network", np.asarray(mask, bool)),
+            "label": ("network", np.where(mask, labels, INVALID_LABEL)),
             "task_error": ("network", np.asarray(task_error, float)),
             "bic": ("n_clusters", np.asarray(bic, float)),
         },
@@ -42,7 +46,7 @@ def clustering_files(tmp_path):
     t4c = _clustering([0, 0, 0, 1, 1, 1, 2, 2], [True] * 8, errors, [50.0, 30.0, 20.0, 25.0],
                       {"stability_seed_ari": 0.9, "stability_leave_out_ari": 0.8})
     l1 = _clustering([0] * 8, [True] * 7 + [False], errors, [10.0, 12.0, 14.0, 16.0],
-                     {"stability_seed_ari": 1.0, "stability_leave_out_ari": 1.0})
+                     {"stability_seed_ari": 1.0, "stability_leave_out_ari": 1.0}, variable="mask")
     odd = _clustering([0, 1, 0, 1, 0, 1, 0, 1], [True] * 8, errors, [40.0, 30.0, 35.0, 36.0],
                       {"stability_seed_ari": 0.2, "stability_leave_out_ari": 0.1},
                       cell_type="CT1(M10)")
@@ -95,9 +99,46 @@ def test_planted_groups_errors(tmp_path, clustering_files):
 
 def test_write_summary(clustering_files, tmp_path):
     table = summary.summary_table(clustering_files)
-    out = summary.write_summary(table, tmp_path / "out" / "summary.csv")
-    back = pd.read_csv(out)
+    out = write_summary(table, tmp_path / "out" / "summary.csv")
+    back = read_summary(out)
+    pd.testing.assert_frame_equal(back, pd.read_csv(out, dtype={"cell_type": str}))
     assert list(back["cell_type"]) == ["T4c", "L1", "CT1(M10)"]
     assert list(back["n_clusters"]) == [3, 1, 2]
     assert back["stability_seed_ari"].tolist() == pytest.approx([0.9, 1.0, 0.2])
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["summary.csv"]
+
+
+def test_old_mask_convention_is_read_as_clustered(tmp_path):
+    """A file written before the rename (variable ``mask``, True = clustered) reads back with
+    ``clustered`` holding the same values; the summary counts its unclustered network."""
+    mask = [True] * 5 + [False] * 3
+    path = _write(tmp_path, "Mi1", _clustering([0, 1, 0, 1, 1, 0, 0, 0], mask, [0.1] * 8, [9.0, 8.0],
+                                                variable="mask"))
+    with xr.open_dataset(path) as raw:
+        assert "mask" in raw and "clustered" not in raw
+    back = read_clustering(path)
+    assert "mask" not in back and back["clustered"].dtype == bool
+    np.testing.assert_array_equal(back["clustered"].values, mask)
+    row = summary.summary_table([path]).iloc[0]
+    assert row["n_masked"] == 3 and row["cluster_sizes"] == "2/3"
+
+
+def test_clustering_file_with_inconsistent_labels_is_rejected(tmp_path):
+    ds = _clustering([0, 1, 0, 1, 1, 0, 0, 0], [True] * 8, [0.1] * 8, [9.0, 8.0])
+    ds["label"][2] = INVALID_LABEL  # labelled as not clustered, but clustered is True
+    path = _write(tmp_path, "bad", ds)
+    with pytest.raises(ValueError, match=r"bad.nc: 'label' must be >= 0 exactly where 'clustered'"):
+        read_clustering(path)
+    ds = ds.drop_vars("clustered")
+    path = _write(tmp_path, "none", ds)
+    with pytest.raises(ValueError, match="none.nc lacks the variable 'clustered'"):
+        read_clustering(path)
+
+
+def test_summary_file_missing_columns_is_rejected(tmp_path, clustering_files):
+    table = summary.summary_table(clustering_files)
+    with pytest.raises(ValueError, match="lacks columns \\['n_clusters'\\]"):
+        write_summary(table.drop(columns="n_clusters"), tmp_path / "s.csv")
+    table.drop(columns="n_clusters").to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(ValueError, match="s.csv lacks columns"):
+        read_summary(tmp_path / "s.csv")

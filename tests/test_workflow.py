@@ -241,7 +241,7 @@ def test_tiny_run_outputs(tiny_run):
             assert ds["embedding"].shape == (6, 2)
             k = ds.attrs["n_clusters"]
             assert 1 <= k <= 3
-            labels = ds["label"].values[ds["mask"].values.astype(bool)]
+            labels = ds["label"].values[ds["clustered"].values.astype(bool)]
             assert set(labels) == set(range(k))
             assert list(ds["n_clusters"].values) == [1, 2, 3]
             assert ds.attrs["cell_type"] == cell_type and ds.attrs["umap_n_epochs"] == 200

@@ -17,6 +17,10 @@ _LAZY = {
     "Connectome": ("flycluster.connectome", "Connectome"),
 }
 
+#: subpackages and modules reachable as attributes (``flycluster.clustering``) without an import
+_SUBMODULES = frozenset({"checkpoints", "clustering", "config", "connectome", "formats", "kernels", "network",
+                         "parameters", "plots", "responses", "stimuli", "summary", "synthetic", "tuning"})
+
 __all__ = ["__version__", *_LAZY]
 
 
@@ -24,7 +28,6 @@ def __getattr__(name):
     if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
-    if name in {"stimuli", "clustering", "connectome", "network", "checkpoints", "ensemble",
-                "responses", "tuning", "plots", "synthetic", "stability"}:
+    if name in _SUBMODULES:
         return importlib.import_module(f"flycluster.{name}")
     raise AttributeError(f"module 'flycluster' has no attribute {name!r}")

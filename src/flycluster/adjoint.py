@@ -1,7 +1,8 @@
 """Fast backpropagation through the Euler steps on CPU: the stencil kernel and its adjoint in C.
 
 :class:`StencilSimulation` wraps ``csrc/stencil_adjoint.c`` (built at first use with the system C
-compiler, cached like :mod:`flycluster.native`'s kernel). :class:`NativeSimulate` is the
+compiler, cached like :mod:`flycluster.kernels.native`'s kernel, with the same flags, including
+the portable mode's ``FLYCLUSTER_NATIVE_MARCH`` and ``FLYCLUSTER_NATIVE_FP_CONTRACT``). :class:`NativeSimulate` is the
 ``torch.autograd.Function``: its forward integrates the whole movie keeping every state (and the
 bracket ``u = -V + b + W relu(V) + x`` of every step), its backward runs backwards in time:
 
@@ -32,12 +33,12 @@ import numpy as np
 import torch
 
 from flycluster.connectome import default_cache_dir
-from flycluster.native import COMMON_FLAGS, FLAG_SETS, NativeUnavailable, _cpu_signature, find_compiler
-from flycluster.stencil import StencilLayout
+from flycluster.kernels.native import COMMON_FLAGS, NativeUnavailable, _cpu_signature, find_compiler, flag_sets
+from flycluster.kernels.stencil import StencilLayout
 
 SOURCE = Path(__file__).with_name("csrc") / "stencil_adjoint.c"
 #: must equal flycluster_adjoint_abi() of the compiled library
-ABI = 3
+ABI = 5
 #: floats read past a run by the C loops (4 vectors of 8): spare floats at the end of every array
 _OVERREAD = 64
 
@@ -48,7 +49,8 @@ class _AModel(ctypes.Structure):
                 ("term_w", ctypes.c_void_p), ("tterm_ptr", ctypes.c_void_p), ("tterm_delta", ctypes.c_void_p),
                 ("tterm_w", ctypes.c_void_p), ("tterm_term", ctypes.c_void_p), ("inv", ctypes.c_void_p),
                 ("bias", ctypes.c_void_p), ("in_gain", ctypes.c_void_p), ("type_stride", ctypes.c_int64),
-                ("n_positions", ctypes.c_int64), ("batch", ctypes.c_int64), ("dt", ctypes.c_float)]
+                ("n_positions", ctypes.c_int64), ("batch", ctypes.c_int64), ("dt", ctypes.c_float),
+                ("seg_node", ctypes.c_void_p), ("n_nodes", ctypes.c_int64)]
 
 
 def _library_path(compiler: str, flags) -> Path:
@@ -61,12 +63,12 @@ def _library_path(compiler: str, flags) -> Path:
 
 def build_library() -> Path:
     """Compile ``csrc/stencil_adjoint.c`` for this machine unless cached (same compiler, flags and
-    cache folder as :func:`flycluster.native.build_library`); returns the library path."""
+    cache folder as :func:`flycluster.kernels.native.build_library`); returns the library path."""
     compiler = find_compiler()
     if compiler is None:
         raise NativeUnavailable("no C compiler found (set CC, or install gcc or clang)")
     errors = []
-    for flags in FLAG_SETS:
+    for flags in flag_sets():
         all_flags = (*flags, *COMMON_FLAGS)
         target = _library_path(compiler, all_flags)
         if target.exists():
@@ -110,14 +112,13 @@ def load_library() -> ctypes.CDLL:
                 raise NativeUnavailable(f"{path} does not match this flycluster version (delete it to rebuild)")
             p, i64 = ctypes.c_void_p, ctypes.c_int64
             i32 = ctypes.c_int32
-            lib.flycluster_adjoint_forward.argtypes = [ctypes.POINTER(_AModel), i64, p, p, p, i32, p]
+            lib.flycluster_adjoint_forward.argtypes = [ctypes.POINTER(_AModel), i64, p, p, p, p, i32, p]
             lib.flycluster_adjoint_forward.restype = ctypes.c_int
-            lib.flycluster_adjoint_backward.argtypes = [ctypes.POINTER(_AModel), i64, p, p, p, p, p, p, p, i64, i64,
-                                                        i32, p, p]
+            lib.flycluster_adjoint_backward.argtypes = [ctypes.POINTER(_AModel), i64, p, p, p, p, p, p, p, p, p, i64,
+                                                        i64, i32, p, p]
             lib.flycluster_adjoint_backward.restype = ctypes.c_int
-            for name in ("flycluster_adjoint_gather", "flycluster_adjoint_scatter"):
-                getattr(lib, name).argtypes = [p, i64, i64, i64, p, i64, p]
-                getattr(lib, name).restype = None
+            lib.flycluster_adjoint_scatter.argtypes = [p, i64, i64, i64, p, i64, p]
+            lib.flycluster_adjoint_scatter.restype = None
             _LIBRARY = lib
         return _LIBRARY
 
@@ -143,7 +144,7 @@ class StencilSimulation:
 
     Attributes
     ----------
-    layout : :class:`flycluster.stencil.StencilLayout`.
+    layout : :class:`flycluster.kernels.stencil.StencilLayout`.
     term_type, term_group : (n_terms,) int64 edge type and flyvis ``edges_syn_count`` group of each
         term (the terms are exactly flyvis's syn-count groups, in the layout's order).
 
@@ -179,9 +180,20 @@ class StencilSimulation:
             "tterm_delta": np.ascontiguousarray(-lay.term_delta[self.tterm_order], np.int64),
             "tterm_term": self.tterm_order.astype(np.int32),
         }
+        # node index of each segment's first position; a segment's nodes are consecutive (flyvis orders
+        # nodes by type, then u, then v, as the grid is laid out)
+        order = np.argsort(lay.node_position, kind="stable")
+        first = np.searchsorted(lay.node_position[order], lay.seg_start)
+        seg_node = order[first].astype(np.int64)
+        runs = seg_node[:, None] + np.arange(int(lay.seg_len.max()))[None]
+        mask = np.arange(int(lay.seg_len.max()))[None] < lay.seg_len[:, None]
+        if not np.array_equal(lay.node_position[runs[mask]], (lay.seg_start[:, None] + np.arange(runs.shape[1]))[mask]):
+            raise ValueError("the nodes of a grid segment are not consecutive node indices")
+        arrays_extra = {"seg_node": np.ascontiguousarray(seg_node)}
         in_gain = np.zeros(n_types, np.float32)
         in_gain[np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])] = 1
         arrays["in_gain"] = in_gain
+        arrays.update(arrays_extra)
         self._arrays = arrays
         seg_len = arrays["seg_len"].astype(np.float64)
         seg_type = arrays["seg_type"]
@@ -208,7 +220,7 @@ class StencilSimulation:
                         _ptr(a["term_ptr"]), _ptr(a["term_delta"]), _ptr(keep["term_w"]), _ptr(a["tterm_ptr"]),
                         _ptr(a["tterm_delta"]), _ptr(keep["tterm_w"]), _ptr(a["tterm_term"]), _ptr(keep["inv"]),
                         _ptr(keep["bias"]), _ptr(a["in_gain"]), self.layout.type_stride,
-                        self.layout.n_positions, int(batch), float(dt))
+                        self.layout.n_positions, int(batch), float(dt), _ptr(a["seg_node"]), self.n_nodes)
         return model, keep
 
     def _take(self, kind: str, n_steps: int, batch: int, stride: int | None = None) -> np.ndarray:
@@ -241,13 +253,6 @@ class StencilSimulation:
         self.lib.flycluster_adjoint_scatter(_ptr(grid) + 4 * offset, n_steps, stride, batch, _ptr(positions),
                                             len(positions), _ptr(src))
 
-    def _gather(self, grid: np.ndarray, offset: int, n_steps: int, batch: int) -> torch.Tensor:
-        """(batch, n_steps, n_nodes) node values of the state grids grid[offset:]."""
-        out = torch.empty((batch, n_steps, self.n_nodes), dtype=torch.float32)
-        self.lib.flycluster_adjoint_gather(_ptr(grid) + 4 * offset, n_steps, self.layout.n_positions, batch,
-                                           _ptr(self._node_position), self.n_nodes, out.data_ptr())
-        return out
-
     def forward(self, v0: torch.Tensor, movie: torch.Tensor, term_w, inv, bias, dt: float):
         """Integrate; returns (activity (B, T, n_nodes) tensor, saved arrays for :meth:`backward`)."""
         batch, n_frames, _ = movie.shape
@@ -258,13 +263,13 @@ class StencilSimulation:
         self._scatter(V, 0, 1, npos, batch, self._node_position, v0.detach().float().numpy()[:, None, :])
         X = self._take("X", n_frames, batch, stride)
         self._scatter(X, 0, n_frames, stride, batch, self._hex_position, movie.detach().float().numpy())
+        out = torch.empty((batch, n_frames, self.n_nodes), dtype=torch.float32)
         part, _, n = self._parts()
-        rc = self.lib.flycluster_adjoint_forward(ctypes.byref(model), n_frames, _ptr(X), _ptr(V), _ptr(U), n,
-                                                 _ptr(part))
+        rc = self.lib.flycluster_adjoint_forward(ctypes.byref(model), n_frames, _ptr(X), _ptr(V), _ptr(U),
+                                                 out.data_ptr(), n, _ptr(part))
         self._give("X", X, n_frames, batch, stride)
         if rc != 0:
             raise RuntimeError(f"the native forward pass failed to start {n} threads")
-        out = self._gather(V, npos * batch, n_frames, batch)
         return out, (V, U, model, keep, batch, n_frames)
 
     def backward(self, saved, grad_out: torch.Tensor, release: bool = True):
@@ -272,21 +277,20 @@ class StencilSimulation:
         bias (n_types,) float64 numpy) for ``grad_out`` (B, T, n_nodes); returns the grids to the pool."""
         V, U, model, keep, batch, n_frames = saved
         npos = self.layout.n_positions
-        G = self._take("G", n_frames + 1, batch)
-        G[:npos * batch] = 0
-        self._scatter(G, npos * batch, n_frames, npos, batch, self._node_position, grad_out.detach().float().numpy())
+        gout = np.ascontiguousarray(grad_out.detach().float().numpy())
+        G = self._take("G", 2, batch, npos + 32 // batch + 1)  # two grids, each with 4 * VW spare floats
         H = self._take("H", 1, batch)
+        g0 = torch.empty((batch, self.n_nodes), dtype=torch.float32)
         gw = np.zeros(self.n_terms, np.float64)
         ginv = np.zeros(self.n_types, np.float64)
         gb = np.zeros(self.n_types, np.float64)
         part, tpart, n = self._parts()
-        rc = self.lib.flycluster_adjoint_backward(ctypes.byref(model), n_frames, _ptr(V), _ptr(U), _ptr(G), _ptr(H),
-                                                  _ptr(gw), _ptr(ginv), _ptr(gb), self.n_terms, self.n_types, n,
-                                                  _ptr(part), _ptr(tpart))
-        g0 = self._gather(G, 0, 1, batch)[:, 0]
+        rc = self.lib.flycluster_adjoint_backward(ctypes.byref(model), n_frames, _ptr(V), _ptr(U), _ptr(gout), _ptr(G),
+                                                  _ptr(H), g0.data_ptr(), _ptr(gw), _ptr(ginv), _ptr(gb),
+                                                  self.n_terms, self.n_types, n, _ptr(part), _ptr(tpart))
         if release:
             self.release(saved)
-        self._give("G", G, n_frames + 1, batch)
+        self._give("G", G, 2, batch, npos + 32 // batch + 1)
         self._give("H", H, 1, batch)
         if rc != 0:
             raise RuntimeError(f"the native backward pass failed to start {n} threads")

@@ -31,7 +31,8 @@ import sys
 import tempfile
 import warnings
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +51,15 @@ _CACHE_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    """Directory for downloaded and derived files: ``$FLYCLUSTER_CACHE`` or ``~/.cache/flycluster``."""
+    """Directory for downloaded and derived files: ``$FLYCLUSTER_CACHE``, else the user cache folder
+    of the platform (``platformdirs.user_cache_dir("flycluster")``: ``$XDG_CACHE_HOME/flycluster``,
+    by default ``~/.cache/flycluster`` on Linux)."""
     env = os.environ.get("FLYCLUSTER_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "flycluster"
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("flycluster", appauthor=False))
 
 
 def file_sha256(path) -> str:
@@ -175,7 +182,8 @@ def parse_connectome_spec(spec: dict, path="<connectome>") -> dict:
             raise _schema_error(path, where, "an object with a string 'name'")
         pattern = node.get("pattern")
         if not (isinstance(pattern, list) and len(pattern) == 2):
-            raise _schema_error(path, f"{where} ({node['name']}).pattern", '["stride", [su, sv]], ["tile", n] or ["single", null]')
+            raise _schema_error(path, f"{where} ({node['name']}).pattern",
+                                '["stride", [su, sv]], ["tile", n] or ["single", null]')
         kind, args = pattern
         if kind == "stride" and isinstance(args, list) and len(args) == 2 and all(
                 isinstance(a, int) and a >= 1 for a in args):
@@ -185,7 +193,8 @@ def parse_connectome_spec(spec: dict, path="<connectome>") -> dict:
         elif kind == "single":
             strides.append((0, 0))  # marker: one node at (0, 0)
         else:
-            raise _schema_error(path, f"{where} ({node['name']}).pattern", '["stride", [su, sv]] with positive ints, ["tile", n] or ["single", null]')
+            raise _schema_error(path, f"{where} ({node['name']}).pattern",
+                                '["stride", [su, sv]] with positive ints, ["tile", n] or ["single", null]')
         cell_types.append(node["name"])
     if len(set(cell_types)) != len(cell_types):
         raise _schema_error(path, "nodes", "unique cell type names")
@@ -216,7 +225,8 @@ def parse_connectome_spec(spec: dict, path="<connectome>") -> dict:
         except (TypeError, ValueError, IndexError):
             ok = False
         if not ok or not np.all(np.isfinite(n_syn)) or np.any(n_syn <= 0):
-            raise _schema_error(path, f"{where}.offsets ({e['src']}->{e['tar']})", "a non-empty list of [[du, dv], n_syn > 0]")
+            raise _schema_error(path, f"{where}.offsets ({e['src']}->{e['tar']})",
+                                "a non-empty list of [[du, dv], n_syn > 0]")
         edges.append(dict(src=e["src"], tar=e["tar"], sign=int(e["alpha"]), offsets=pts,
                           n_syn=n_syn, offsets_raw=offs))
     return dict(cell_types=cell_types, strides=np.array(strides, dtype=np.int64),
@@ -360,7 +370,6 @@ class Connectome:
     edge_type_source: np.ndarray
     edge_type_target: np.ndarray
     edge_type_sign: np.ndarray
-    _derived: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_nodes(self) -> int:
@@ -379,14 +388,12 @@ class Connectome:
         """Columns of the eye = nodes per stride-1 cell type = ``3 e (e + 1) + 1``."""
         return 3 * self.extent * (self.extent + 1) + 1
 
-    @property
+    @cached_property
     def central_cells_index(self) -> np.ndarray:
         """(n_cell_types,) node index of the cell at u = v = 0 of each type, in type order."""
-        if "central" not in self._derived:
-            idx = np.flatnonzero((self.node_u == 0) & (self.node_v == 0))
-            assert np.array_equal(self.node_type[idx], np.arange(len(self.cell_types)))
-            self._derived["central"] = idx
-        return self._derived["central"]
+        idx = np.flatnonzero((self.node_u == 0) & (self.node_v == 0))
+        assert np.array_equal(self.node_type[idx], np.arange(len(self.cell_types)))
+        return idx
 
     def nodes_of(self, cell_type: str) -> np.ndarray:
         """Node indices of one cell type (in the u-major order of its columns)."""
@@ -396,17 +403,15 @@ class Connectome:
             raise KeyError(f"unknown cell type {cell_type!r}; known: {', '.join(self.cell_types)}") from None
         return np.flatnonzero(self.node_type == t)
 
-    @property
+    @cached_property
     def input_index(self) -> np.ndarray:
         """(n_input_types, n_hexals) node index of each input type's node at each hexal."""
-        if "input" not in self._derived:
-            rows = [self.nodes_of(t) for t in self.input_cell_types]
-            if any(len(r) != self.n_hexals for r in rows):
-                raise ConnectomeError(f"{self.path}: input cell types must have stride 1 (one node per column)")
-            self._derived["input"] = np.stack(rows)
-        return self._derived["input"]
+        rows = [self.nodes_of(t) for t in self.input_cell_types]
+        if any(len(r) != self.n_hexals for r in rows):
+            raise ConnectomeError(f"{self.path}: input cell types must have stride 1 (one node per column)")
+        return np.stack(rows)
 
-    @property
+    @cached_property
     def input_distance(self) -> np.ndarray:
         """(n_cell_types,) synaptic steps from the input nodes to each type's central cell.
 
@@ -414,29 +419,27 @@ class Connectome:
         (-1 if unreachable). A NaN in the input reaches a central cell that many Euler steps
         later, which is how flyvis's responses to NaN-padded frames turn NaN.
         """
-        if "input_distance" not in self._derived:
-            import scipy.sparse as sp
+        import scipy.sparse as sp
 
-            adjacency = sp.csr_matrix((np.ones(self.n_edges, dtype=np.int32), (self.edge_target, self.edge_source)),
-                                      shape=(self.n_nodes, self.n_nodes))
-            dist = np.full(self.n_nodes, -1, dtype=np.int64)
-            frontier = np.zeros(self.n_nodes, dtype=bool)
-            frontier[self.input_index.ravel()] = True
-            step = 0
-            while frontier.any():
-                dist[frontier] = step
-                reached = (adjacency @ frontier.astype(np.int32)) > 0
-                frontier = reached & (dist < 0)
-                step += 1
-            self._derived["input_distance"] = dist[self.central_cells_index]
-        return self._derived["input_distance"]
+        adjacency = sp.csr_matrix((np.ones(self.n_edges, dtype=np.int32), (self.edge_target, self.edge_source)),
+                                  shape=(self.n_nodes, self.n_nodes))
+        dist = np.full(self.n_nodes, -1, dtype=np.int64)
+        frontier = np.zeros(self.n_nodes, dtype=bool)
+        frontier[self.input_index.ravel()] = True
+        step = 0
+        while frontier.any():
+            dist[frontier] = step
+            reached = (adjacency @ frontier.astype(np.int32)) > 0
+            frontier = reached & (dist < 0)
+            step += 1
+        return dist[self.central_cells_index]
 
     def edge_type_names(self) -> list[tuple[str, str]]:
         """(source type, target type) of each edge type, in edge-type order."""
         return [(self.cell_types[s], self.cell_types[t])
                 for s, t in zip(self.edge_type_source, self.edge_type_target)]
 
-    @property
+    @cached_property
     def syn_count_groups(self):
         """Grouping of edges by (source type, target type, dv, du), as flyvis's ``edges_syn_count``.
 
@@ -444,18 +447,17 @@ class Connectome:
         each group, (n_groups,) mean n_syn of each group, float64). Groups are numbered by
         first appearance in edge order.
         """
-        if "syn_count" not in self._derived:
-            key = (self.edge_type * (4 * self.extent + 1) + (self.edge_dv + 2 * self.extent)) * (
-                4 * self.extent + 1) + (self.edge_du + 2 * self.extent)
-            uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-            order = np.argsort(first, kind="stable")  # groups by first appearance
-            rank = np.empty_like(order)
-            rank[order] = np.arange(len(order))
-            group = rank[inverse]
-            n = len(uniq)
-            mean = np.bincount(group, weights=self.edge_n_syn.astype(np.float64), minlength=n) / np.bincount(group, minlength=n)
-            self._derived["syn_count"] = (group, n, self.edge_type[first[order]], mean)
-        return self._derived["syn_count"]
+        key = (self.edge_type * (4 * self.extent + 1) + (self.edge_dv + 2 * self.extent)) * (
+            4 * self.extent + 1) + (self.edge_du + 2 * self.extent)
+        uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")  # groups by first appearance
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        group = rank[inverse]
+        n = len(uniq)
+        total = np.bincount(group, weights=self.edge_n_syn.astype(np.float64), minlength=n)
+        mean = total / np.bincount(group, minlength=n)
+        return (group, n, self.edge_type[first[order]], mean)
 
 
 def _cache_file(sha256: str, extent: int, n_syn_fill: float) -> Path:

@@ -1,7 +1,7 @@
 """A flyvis network (connectome + parameters) and its simulation on movies.
 
 ``Network.simulate`` computes the voltages of the 65 central cells exactly as flyvis's
-``Network.stimulus_response`` does (see :mod:`flycluster.dynamics` for the Euler step):
+``Network.stimulus_response`` does (see :mod:`flycluster.kernels` for the Euler step):
 
 1. grey steady state: ``int(t_pre / dt)`` steps of constant luminance 0.5 from V = bias
    (computed once per (t_pre, dt) and network, reused by every batch); V = bias if t_pre <= 0;
@@ -17,8 +17,8 @@ are NaN, as in flyvis; the NaNs never enter the state, so they cannot reach othe
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -27,20 +27,16 @@ import numpy as np
 import torch
 
 from flycluster.connectome import Connectome, load_connectome
-from flycluster.dynamics import CpuKernel, TorchKernel, _shared_pool, scaled_edge_weights, weight_matrix
-from flycluster.gpu import TritonKernel, TritonUnavailable
-from flycluster.native import NativeKernel, NativeUnavailable
 from flycluster.errors import StimulusError
+from flycluster.kernels import check_kernel, make_kernel, stencil_arrays
 from flycluster.parameters import PARAMETER_KEYS, initial_state_dict, validate_state_dict
-from flycluster.stencil import StencilLayout
 
-#: simulation kernels: "auto" = native on CPU (scipy where it cannot be built), triton on CUDA
-#: (torch where triton is missing)
-KERNELS = ("auto", "native", "scipy", "triton", "torch")
 #: luminance of the grey screen used for the steady state and the fade-in baseline
 GREY = 0.5
 #: tolerance on the [0, 1] luminance range (rendering round-off)
 _RANGE_TOLERANCE = 1e-5
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_device(device) -> torch.device:
@@ -54,6 +50,13 @@ def resolve_device(device) -> torch.device:
     return device
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A view of ``array`` that cannot be written."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def _format_seconds(seconds: float) -> str:
     seconds = int(round(seconds))
     h, rem = divmod(seconds, 3600)
@@ -62,7 +65,8 @@ def _format_seconds(seconds: float) -> str:
 
 
 class _Progress:
-    """Log lines on stderr: samples done, rate, ETA; at most one every ``interval`` seconds."""
+    """INFO records of logger ``flycluster.network``: samples done, rate, ETA; at most one every
+    ``interval`` seconds (the rule scripts log INFO to the job's log file)."""
 
     def __init__(self, total: int, enabled: bool, label: str, interval: float = 10.0):
         self.total, self.enabled, self.label, self.interval = total, enabled, label, interval
@@ -77,28 +81,9 @@ class _Progress:
         self.last = now
         rate = done / max(now - self.start, 1e-9)
         eta = (self.total - done) / rate if rate > 0 else math.inf
-        print(f"[flycluster] {self.label}: {done}/{self.total} samples ({100 * done / self.total:.1f}%), "
-              f"{rate:.2f} samples/s, elapsed {_format_seconds(now - self.start)}, "
-              f"ETA {_format_seconds(eta) if math.isfinite(eta) else '?'}", file=sys.stderr, flush=True)
-
-
-_WARNED: set = set()
-
-
-def _warn_fallback_once(kernel: str, fallback: str, reason) -> None:
-    """One warning per process and kernel that the fast kernel is unavailable, with the reason."""
-    if kernel in _WARNED:
-        return
-    _WARNED.add(kernel)
-    if isinstance(reason, ValueError):  # the parameters, not the installation
-        advice = "the stencil kernels need translation-invariant parameters, as flyvis's are"
-    elif kernel == "native":
-        advice = ("install a C compiler (gcc or clang) for the fast kernel, or set FLYCLUSTER_NATIVE=0 to use "
-                  "scipy without this warning")
-    else:
-        advice = "install triton (it ships with PyTorch's CUDA builds on Linux) for the fast kernel"
-    warnings.warn(f"flycluster's {kernel} kernel is unavailable ({reason}); simulating with the {fallback} "
-                  f"kernel, which is slower. To fix: {advice}.", stacklevel=4)
+        logger.info("%s: %d/%d samples (%.1f%%), %.2f samples/s, elapsed %s, ETA %s", self.label, done,
+                    self.total, 100 * done / self.total, rate, _format_seconds(now - self.start),
+                    _format_seconds(eta) if math.isfinite(eta) else "?")
 
 
 class Network:
@@ -125,14 +110,12 @@ class Network:
     """
 
     def __init__(self, connectome: Connectome, state_dict, device="cpu", source="<state dict>", kernel: str = "auto"):
-        if kernel not in KERNELS:
-            raise ValueError(f"kernel must be one of {', '.join(map(repr, KERNELS))}, got {kernel!r}")
+        check_kernel(kernel)  # the name; the device once resolved
         self.connectome = connectome
         self.kernel = kernel
         self.source = str(source)
         self.device = resolve_device(device)
-        if kernel in ("scipy", "native") and self.device.type != "cpu":
-            raise ValueError(f"kernel={kernel!r} runs on the CPU only; use kernel='auto', 'triton' or 'torch' on CUDA")
+        check_kernel(kernel, self.device)
         self._params = validate_state_dict(state_dict, connectome, source=self.source)
         c = connectome
         p = {k: v.numpy() for k, v in self._params.items()}
@@ -184,6 +167,22 @@ class Network:
         """Hexals per movie frame (721 at extent 15)."""
         return self.connectome.n_hexals
 
+    @property
+    def edge_weights(self) -> np.ndarray:
+        """(n_edges,) float32 weight of every edge: sign x exp(syn_count) x max(strength, 0)
+        (read-only)."""
+        return _read_only(self._edge_weight)
+
+    @property
+    def node_bias(self) -> np.ndarray:
+        """(n_nodes,) float32 bias (resting voltage) of every node, V (read-only)."""
+        return _read_only(self._node_bias)
+
+    @property
+    def node_time_constants(self) -> np.ndarray:
+        """(n_nodes,) float32 membrane time constant of every node, s (read-only)."""
+        return _read_only(self._node_tau)
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The parameters in flyvis's state-dict format (float32 CPU tensors, copies)."""
         return {k: v.clone() for k, v in self._params.items()}
@@ -199,62 +198,26 @@ class Network:
 
     # -- simulation ---------------------------------------------------------------------------
 
-    def _kernel(self, dt: float):
+    def kernel_for(self, dt: float):
+        """The kernel (see :mod:`flycluster.kernels`) that simulates this network with step ``dt`` (s),
+        made by :func:`flycluster.kernels.make_kernel` on first use; the last one is kept."""
         key = float(dt)
         if key not in self._kernels:
-            kernel = None
-            if self.device.type == "cpu" and self.kernel in ("auto", "native"):
-                kernel = self._stencil_kernel(dt, "native", "scipy")
-            elif self.kernel == "triton" or (self.device.type == "cuda" and self.kernel == "auto"):
-                kernel = self._stencil_kernel(dt, "triton", "torch")
-            if kernel is None:
-                c = self.connectome
-                gain = self._gain(dt)
-                weights = weight_matrix(c.edge_source, c.edge_target, self._edge_weight, c.n_nodes, gain)
-                args = (weights, (1 - gain).astype(np.float32), (gain * self._node_bias).astype(np.float32),
-                        gain[c.input_index], c.input_index, c.central_cells_index)
-                if self.device.type == "cpu" and self.kernel != "torch":
-                    kernel = CpuKernel(*args, n_threads=torch.get_num_threads())
-                else:
-                    kernel = TorchKernel(*args, device=self.device)
+            kernel = make_kernel(self.kernel, self.device, self.connectome, self._edge_weight, self._node_tau,
+                                 self._node_bias, dt, n_threads=torch.get_num_threads())
             self._kernels = {key: kernel}  # keep one: kernels hold a weight matrix each
         return self._kernels[key]
 
-    def _gain(self, dt: float) -> np.ndarray:
-        """(n_nodes,) float32 a = dt / max(tau, dt) of every node."""
-        return (np.float32(dt) / np.maximum(self._node_tau, np.float32(dt))).astype(np.float32)
-
     def stencil_arrays(self, dt: float) -> tuple:
-        """What the stencil kernels take: (layout, term weights (n_terms,), decay, drive, input gain
-        (n_types,) each), all float32 and scaled for step ``dt`` (see :mod:`flycluster.stencil`).
+        """What the stencil kernels take for step ``dt``: see :func:`flycluster.kernels.stencil_arrays`.
 
         Raises ``ValueError`` when the parameters are not translation invariant."""
-        c = self.connectome
-        layout = StencilLayout.of(c)
-        node_gain = self._gain(dt)
-        first = np.unique(c.node_type, return_index=True)[1]  # one node per cell type (all share tau, bias)
-        gain, bias = node_gain[first], self._node_bias[first]
-        edge_weight = scaled_edge_weights(self._edge_weight, c.edge_target, node_gain)
-        input_gain = np.zeros_like(gain)
-        inputs = np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])
-        input_gain[inputs] = gain[inputs]
-        return (layout, layout.term_weights(edge_weight), (1 - gain).astype(np.float32),
-                (gain * bias).astype(np.float32), input_gain)
+        return stencil_arrays(self.connectome, self._edge_weight, self._node_tau, self._node_bias, dt)
 
-    def _stencil_kernel(self, dt: float, name: str, fallback: str):
-        """The ``name`` ("native" or "triton") stencil kernel, or None (with one warning) where it
-        cannot run and kernel='auto'."""
-        try:
-            args = self.stencil_arrays(dt)
-            if name == "triton":
-                return TritonKernel(*args, device=self.device)
-            n_threads = torch.get_num_threads()
-            return NativeKernel(*args, n_threads=n_threads, pool=_shared_pool(n_threads) if n_threads > 1 else None)
-        except (NativeUnavailable, TritonUnavailable, ValueError) as exc:
-            if self.kernel == name:
-                raise
-            _warn_fallback_once(name, fallback, exc)
-            return None
+    def relax(self, v0, n_steps: int, dt: float, luminance: float = GREY) -> np.ndarray:
+        """(n_nodes,) float32 voltages after ``n_steps`` Euler steps of step ``dt`` (s) under constant
+        ``luminance`` from the (n_nodes,) voltages ``v0``."""
+        return self.kernel_for(dt).relax(np.array(v0, dtype=np.float32), int(n_steps), luminance)  # a writable copy
 
     def steady_state(self, t_pre: float, dt: float) -> np.ndarray:
         """(n_nodes,) float32 voltages after ``int(t_pre / dt)`` steps of grey (0.5) from V = bias.
@@ -267,13 +230,13 @@ class Network:
             if n_steps == 0:
                 self._steady[key] = self._node_bias.copy()
             else:
-                self._steady[key] = self._kernel(dt).relax(self._node_bias, n_steps, GREY)
+                self._steady[key] = self.kernel_for(dt).relax(self._node_bias, n_steps, GREY)
         return self._steady[key]
 
     def default_batch_size(self, dt: float = 0.01) -> int:
         """Samples per batch of the kernel that simulates with step ``dt``: 1024 on CUDA; on CPU 128
         for the native kernel (16 chunks of 8 samples shared by the threads), 64 for scipy's."""
-        return self._kernel(dt).default_batch_size
+        return self.kernel_for(dt).default_batch_size
 
     def simulate(self, movie, dt: float, t_pre: float = 0.0, t_fade_in: float = 0.0,
                  batch_size: int | None = None, progress: bool | None = None) -> np.ndarray:
@@ -289,7 +252,8 @@ class Network:
         t_pre : duration (s) of the grey steady state before every sample (0: start at V = bias).
         t_fade_in : duration (s) of the per-sample contrast ramp of frame 0 (0: none).
         batch_size : samples integrated together (default :meth:`default_batch_size`).
-        progress : print progress lines to stderr; default: when the run has more than one batch.
+        progress : log progress (INFO records of logger ``flycluster.network``, at most one per 10 s);
+            default: when the run has more than one batch.
 
         Returns
         -------
@@ -309,7 +273,7 @@ class Network:
         out = np.empty((n_samples, n_frames, len(self.cell_types)), dtype=np.float32)
         if n_samples == 0:
             return out
-        kernel = self._kernel(dt)
+        kernel = self.kernel_for(dt)
         v0 = self.steady_state(t_pre, dt)
         n_fade = int(t_fade_in / dt) if t_fade_in > 0 else 0
         ramp = torch.linspace(0, 1, n_fade).tolist() if n_fade else None  # float32 values, as flyvis
@@ -344,7 +308,8 @@ class Network:
 
     def _check_times(self, dt, t_pre, t_fade_in):
         for name, value in (("dt", dt), ("t_pre", t_pre), ("t_fade_in", t_fade_in)):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
+            if (isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer))
+                    or not math.isfinite(value)):
                 raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
         if dt <= 0:
             raise ValueError(f"dt must be > 0 s, got {dt}")

@@ -1,6 +1,7 @@
 """Summary across cell types: one row per clustering file (figure: flycluster.plots.plot_summary).
 
-Columns of the table (``results/{ensemble}/summary.csv``):
+Columns of the table (``results/{ensemble}/summary.csv``, written and read by
+:mod:`flycluster.formats.summary`):
 
 - ``cell_type``; ``n_networks`` (all networks), ``n_masked`` (constant or disconnected
   responses, left out of the clustering);
@@ -22,9 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from flycluster.io_utils import atomic_path
-
-MASKED_LABEL = -99999
+from flycluster.formats.clustering import read_clustering
 
 
 def read_planted_groups(path) -> pd.Series:
@@ -55,7 +54,7 @@ def summarize_clustering(ds: xr.Dataset, cell_type: str, planted_groups: pd.Seri
     from sklearn.metrics import adjusted_rand_score
 
     labels = np.asarray(ds["label"].values).astype(int)
-    mask = np.asarray(ds["mask"].values).astype(bool)
+    mask = np.asarray(ds["clustered"].values).astype(bool)
     networks = [str(n) for n in ds["network"].values]
     n_clusters = int(ds.attrs.get("n_clusters", len(np.unique(labels[mask]))))
     task_error = (np.asarray(ds["task_error"].values, dtype=float) if "task_error" in ds
@@ -108,21 +107,7 @@ def summary_table(clustering_paths, planted_groups=None, planted_cell_types=()) 
     rows = []
     for path in clustering_paths:
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"clustering file {path} does not exist")
-        with xr.open_dataset(path, engine="netcdf4") as ds:
-            ds = ds.load()
-        for var in ("label", "mask"):
-            if var not in ds:
-                raise ValueError(f"clustering file {path} has no variable {var!r}")
+        ds = read_clustering(path)
         cell_type = str(ds.attrs.get("cell_type", path.stem))
         rows.append(summarize_clustering(ds, cell_type, planted_groups, planted_cell_types))
     return pd.DataFrame(rows)
-
-
-def write_summary(table: pd.DataFrame, path) -> Path:
-    """Write the summary csv atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
-    return path

@@ -107,9 +107,8 @@ def is_stable(state_dict, connectome: Connectome, dt: float = 0.01, t: float = 1
     from flycluster.network import Network
 
     net = Network(connectome, state_dict)
-    kernel = net._kernel(dt)
-    v1 = kernel.relax(net._node_bias, int(t / dt), 0.5)
-    v2 = kernel.relax(v1, 10, 0.5)
+    v1 = net.relax(net.node_bias, int(t / dt), dt, luminance=0.5)
+    v2 = net.relax(v1, 10, dt, luminance=0.5)
     if not np.all(np.isfinite(v2)) or np.abs(v2).max() >= bound:
         return False
     return bool(np.abs(v2 - v1).max() < 1e-3 * max(1.0, float(np.abs(v2).max())))
@@ -287,7 +286,8 @@ def write_planted_ensemble(dest, n_networks: int, n_groups: int, cell_types, con
     connectome = _resolve(connectome, extent)
     unknown = [t for t in cell_types if t not in connectome.cell_types]
     if unknown or not cell_types:
-        raise ConfigError(f"planted cell_types must be names of the connectome's cell types, got {list(cell_types)} (unknown: {unknown})")
+        raise ConfigError(f"planted cell_types must be names of the connectome's cell types, got "
+                          f"{list(cell_types)} (unknown: {unknown})")
     n_inputs = max(2, n_groups) if n_inputs is None else int(n_inputs)
     inputs = {t: planted_input_edge_types(connectome, t, n_inputs) for t in cell_types}
     rng = np.random.default_rng([int(random_state), 2**31 - 1])

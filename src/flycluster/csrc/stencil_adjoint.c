@@ -50,7 +50,7 @@ static inline void st_part(float *p, vf x, int64_t n) { /* store the first n (< 
 }
 
 /* ABI version checked by adjoint.py: bump when a signature or the layout changes. */
-int flycluster_adjoint_abi(void) { return 3; }
+int flycluster_adjoint_abi(void) { return 5; }
 
 typedef struct {
     int64_t n_seg;              /* runs of consecutive grid positions of one cell type */
@@ -71,10 +71,22 @@ typedef struct {
     int64_t n_positions;        /* grid positions of one state */
     int64_t batch;              /* samples interleaved at every position */
     float dt;
+    const int64_t *seg_node;    /* (n_seg,) node index of each segment's first position (its nodes are consecutive) */
+    int64_t n_nodes;
 } AModel;
 
-/* One forward step of segments s0..s1. */
-static void forward_step(const AModel *m, int64_t t, const float *X, float *V, float *U, int64_t s0, int64_t s1) {
+/* relu(V) of segments s0..s1 into R (the start of the forward pass). */
+static void relu_segments(const AModel *m, const float *V, float *R, int64_t s0, int64_t s1) {
+    const int64_t B = m->batch;
+    for (int64_t s = s0; s < s1; s++) {
+        const int64_t f1 = (m->seg_start[s] + m->seg_len[s]) * B;
+        for (int64_t f = m->seg_start[s] * B; f < f1; f++) R[f] = V[f] > 0.f ? V[f] : 0.f;
+    }
+}
+
+/* One forward step of segments s0..s1: R = relu(V[t]) in, Rn = relu(V[t + 1]) out. */
+static void forward_step(const AModel *m, int64_t t, int64_t T, const float *X, float *V, float *U, const float *R,
+                         float *Rn, float *out, int64_t s0, int64_t s1) {
     const int64_t B = m->batch, NPB = m->n_positions * B;
     const float dt = m->dt;
     const float *Vp = V + t * NPB, *Xt = X + t * m->type_stride * B;
@@ -90,9 +102,9 @@ static void forward_step(const AModel *m, int64_t t, const float *X, float *V, f
             vf a0 = bc(0.f), a1 = a0, a2 = a0, a3 = a0;
             for (int32_t k = k0; k < k1; k++) {
                 const vf w = bc(m->term_w[k]);
-                const float *q = Vp + f + m->term_delta[k] * B;
-                a0 += w * relu(ld(q));          a1 += w * relu(ld(q + VW));
-                a2 += w * relu(ld(q + 2 * VW)); a3 += w * relu(ld(q + 3 * VW));
+                const float *q = R + f + m->term_delta[k] * B;
+                a0 += w * ld(q);          a1 += w * ld(q + VW);
+                a2 += w * ld(q + 2 * VW); a3 += w * ld(q + 3 * VW);
             }
             vf acc[4] = {a0, a1, a2, a3};
             for (int i = 0; i < 4; i++) {
@@ -102,10 +114,15 @@ static void forward_step(const AModel *m, int64_t t, const float *X, float *V, f
                 vf u = -v + b + acc[i];
                 if (has_input) u += ld(Xt + fi - xoff);
                 const vf vn = v + (inv * u) * vdt;
-                if (f1 - fi >= VW) { st(Ut + fi, u); st(Vn + fi, vn); }
-                else { st_part(Ut + fi, u, f1 - fi); st_part(Vn + fi, vn, f1 - fi); }
+                if (f1 - fi >= VW) { st(Ut + fi, u); st(Vn + fi, vn); st(Rn + fi, relu(vn)); }
+                else { st_part(Ut + fi, u, f1 - fi); st_part(Vn + fi, vn, f1 - fi); st_part(Rn + fi, relu(vn), f1 - fi); }
             }
         }
+        /* the segment's new voltages to the output (B, T, n_nodes), its nodes are consecutive */
+        const int64_t n0 = m->seg_node[s], N = m->n_nodes;
+        const float *q = Vn + m->seg_start[s] * B;
+        for (int64_t j = 0; j < m->seg_len[s]; j++)
+            for (int64_t c = 0; c < B; c++) out[(c * T + t) * N + n0 + j] = q[j * B + c];
     }
 }
 
@@ -142,7 +159,7 @@ static void backward_h(const AModel *m, const float *Gt, const float *Ut, float 
  * through relu', and with the same loads of h the weight gradients: for term k (transposed index kt)
  * sum over sources of h[s - delta_k] * relu(V[s]), accumulated per lane in vacc (n_terms * VW). */
 static void backward_v(const AModel *m, const float *Vp, const float *Gt, const float *H, float *Gp, int64_t s0,
-                       int64_t s1, float *vacc) {
+                       int64_t s1, float *vacc, const float *gout_prev, int64_t T, float *g0) {
     const int64_t B = m->batch;
     const float dt = m->dt;
     for (int64_t s = s0; s < s1; s++) {
@@ -175,11 +192,32 @@ static void backward_v(const AModel *m, const float *Vp, const float *Gt, const 
                 if (fi >= f1) break;
                 const vf v = ld(Vp + fi);
                 const vi active = v > bc(0.f);
-                const vf gp = ld(Gp + fi) + decay * ld(Gt + fi) + (vf)((vi)acc[i] & active);
+                const vf gp = decay * ld(Gt + fi) + (vf)((vi)acc[i] & active);
                 if (f1 - fi >= VW) st(Gp + fi, gp);
                 else st_part(Gp + fi, gp, f1 - fi);
             }
         }
+        /* plus the output's gradient of this state (frame t - 2 of gout), or out as the initial state's */
+        const int64_t n0 = m->seg_node[s], N = m->n_nodes;
+        float *q = Gp + m->seg_start[s] * B;
+        if (gout_prev) {
+            for (int64_t j = 0; j < m->seg_len[s]; j++)
+                for (int64_t c = 0; c < B; c++) q[j * B + c] += gout_prev[c * T * N + n0 + j];
+        } else {
+            for (int64_t j = 0; j < m->seg_len[s]; j++)
+                for (int64_t c = 0; c < B; c++) g0[c * N + n0 + j] = q[j * B + c];
+        }
+    }
+}
+
+/* G (one state grid) at the nodes of segments s0..s1 = frame T - 1 of gout (B, T, n_nodes). */
+static void load_last(const AModel *m, const float *gout, int64_t T, float *G, int64_t s0, int64_t s1) {
+    const int64_t B = m->batch, N = m->n_nodes;
+    for (int64_t s = s0; s < s1; s++) {
+        const int64_t n0 = m->seg_node[s];
+        float *q = G + m->seg_start[s] * B;
+        for (int64_t j = 0; j < m->seg_len[s]; j++)
+            for (int64_t c = 0; c < B; c++) q[j * B + c] = gout[(c * T + T - 1) * N + n0 + j];
     }
 }
 
@@ -193,9 +231,11 @@ typedef struct {
     const AModel *m;
     int64_t T;
     const float *X;
-    float *V, *U, *G, *H;
+    float *V, *U, *G, *H, *out;
+    const float *gout;
     double *acc; /* this thread's gw (n_terms), ginv, gb (n_types each) */
     float *vacc; /* this thread's per-lane weight-gradient sums of one step (n_terms * VW) */
+    float *R0, *R1; /* forward: relu of the current and the next state (n_positions * B each) */
     int64_t n_terms, n_types;
     int64_t s0, s1, r0, r1; /* segments of the target-ordered and of the transposed work */
     pthread_barrier_t *barrier;
@@ -205,8 +245,12 @@ typedef struct {
 
 static void *forward_job(void *arg) {
     const Job *j = arg;
+    relu_segments(j->m, j->V, j->R0, j->s0, j->s1);
+    if (j->barrier) pthread_barrier_wait(j->barrier);
     for (int64_t t = 0; t < j->T; t++) {
-        forward_step(j->m, t, j->X, j->V, j->U, j->s0, j->s1);
+        const float *R = t % 2 ? j->R1 : j->R0;
+        float *Rn = t % 2 ? j->R0 : j->R1;
+        forward_step(j->m, t, j->T, j->X, j->V, j->U, R, Rn, j->out, j->s0, j->s1);
         if (j->barrier) pthread_barrier_wait(j->barrier);
     }
     return NULL;
@@ -215,14 +259,17 @@ static void *forward_job(void *arg) {
 static void *backward_job(void *arg) {
     const Job *j = arg;
     const AModel *m = j->m;
-    const int64_t NPB = m->n_positions * m->batch;
+    const int64_t NPB = m->n_positions * m->batch, T = j->T, N = m->n_nodes;
     double *gw = j->acc, *ginv = gw + j->n_terms, *gb = ginv + j->n_types;
-    for (int64_t t = j->T; t >= 1; t--) {
-        const float *Vp = j->V + (t - 1) * NPB, *Ut = j->U + (t - 1) * NPB, *Gt = j->G + t * NPB;
-        float *Gp = j->G + (t - 1) * NPB;
+    /* two state-gradient grids, G[t] and G[t - 1], alternate */
+    float *Gt = j->G, *Gp = j->G + NPB + 4 * VW;
+    load_last(m, j->gout, T, Gt, j->r0, j->r1);
+    if (j->barrier) pthread_barrier_wait(j->barrier);
+    for (int64_t t = T; t >= 1; t--) {
+        const float *Vp = j->V + (t - 1) * NPB, *Ut = j->U + (t - 1) * NPB;
         backward_h(m, Gt, Ut, j->H, j->s0, j->s1, ginv, gb);
         if (j->barrier) pthread_barrier_wait(j->barrier);
-        backward_v(m, Vp, Gt, j->H, Gp, j->r0, j->r1, j->vacc);
+        backward_v(m, Vp, Gt, j->H, Gp, j->r0, j->r1, j->vacc, t >= 2 ? j->gout + (t - 2) * N : NULL, T, j->out);
         /* flush the float lanes into double once per step (precision over long runs) */
         for (int64_t k = 0; k < j->n_terms; k++) {
             float *a = j->vacc + k * VW;
@@ -230,6 +277,9 @@ static void *backward_job(void *arg) {
             st(a, bc(0.f));
         }
         if (j->barrier) pthread_barrier_wait(j->barrier);
+        float *swap = Gt;
+        Gt = Gp;
+        Gp = swap;
     }
     return NULL;
 }
@@ -275,26 +325,34 @@ static int run_jobs(void *(*fn)(void *), Job *jobs, int32_t n_threads) {
 }
 
 /* T steps. V: (T + 1, n_positions, B), V[0] = initial state; U: (T, n_positions, B) receives u;
- * X: (T, type_stride, B) the movie on one type's grid. part: (n_threads + 1,) segment bounds.
+ * X: (T, type_stride, B) the movie on one type's grid; out: (B, T, n_nodes) receives V[1..T] of the
+ * nodes. part: (n_threads + 1,) segment bounds.
  * Reads up to 4 * VW floats past a run. Returns 0 on success. */
-int flycluster_adjoint_forward(const AModel *m, int64_t T, const float *X, float *V, float *U, int32_t n_threads,
-                               const int64_t *part) {
+int flycluster_adjoint_forward(const AModel *m, int64_t T, const float *X, float *V, float *U, float *out,
+                               int32_t n_threads, const int64_t *part) {
     Job jobs[64];
     if (n_threads < 1 || n_threads > 64) return -1;
+    const size_t n_r = (size_t)(m->n_positions * m->batch + 4 * VW);
+    float *R = calloc(2 * n_r, sizeof(float)); /* 0 where no node sits, never written there */
+    if (!R) return -1;
     for (int32_t i = 0; i < n_threads; i++) {
-        jobs[i] = (Job){.m = m, .T = T, .X = X, .V = V, .U = U, .s0 = part[i], .s1 = part[i + 1]};
+        jobs[i] = (Job){.m = m, .T = T, .X = X, .V = V, .U = U, .out = out, .s0 = part[i], .s1 = part[i + 1],
+                        .R0 = R, .R1 = R + n_r};
     }
-    return run_jobs(forward_job, jobs, n_threads);
+    const int rc = run_jobs(forward_job, jobs, n_threads);
+    free(R);
+    return rc;
 }
 
 /* Backpropagation through the T steps of flycluster_adjoint_forward.
- * G: (T + 1, n_positions, B); in: G[t] = dL/dV[t] from the outputs (t >= 1), G[0] = 0; out: every
- * G[t] holds the total gradient, G[0] the initial state's. H: (n_positions, B) scratch, 0 at positions
- * without a node; G must be 0 there too. gw (n_terms,), ginv, gb (n_types,): accumulated (double). part, tpart: (n_threads + 1,)
- * segment bounds of the target-ordered and the transposed work. Returns 0 on success. */
-int flycluster_adjoint_backward(const AModel *m, int64_t T, const float *V, const float *U, float *G, float *H,
-                                double *gw, double *ginv, double *gb, int64_t n_terms, int64_t n_types,
-                                int32_t n_threads, const int64_t *part, const int64_t *tpart) {
+ * gout: (B, T, n_nodes) gradient of the loss with respect to the output; g0: (B, n_nodes) receives the
+ * initial state's gradient. G: two state grids (each n_positions * B + 4 * VW floats) and H: one,
+ * scratch, 0 at positions without a node (never written there). gw (n_terms,), ginv, gb (n_types,):
+ * accumulated (double). part, tpart: (n_threads + 1,) segment bounds of the target-ordered and the
+ * transposed work. Returns 0 on success. */
+int flycluster_adjoint_backward(const AModel *m, int64_t T, const float *V, const float *U, const float *gout,
+                                float *G, float *H, float *g0, double *gw, double *ginv, double *gb, int64_t n_terms,
+                                int64_t n_types, int32_t n_threads, const int64_t *part, const int64_t *tpart) {
     Job jobs[64];
     if (n_threads < 1 || n_threads > 64) return -1;
     const int64_t per = n_terms + 2 * n_types;
@@ -302,7 +360,8 @@ int flycluster_adjoint_backward(const AModel *m, int64_t T, const float *V, cons
     float *vacc = calloc((size_t)(n_terms * VW * n_threads), sizeof(float));
     if (!acc || !vacc) { free(acc); free(vacc); return -1; }
     for (int32_t i = 0; i < n_threads; i++) {
-        jobs[i] = (Job){.m = m, .T = T, .V = (float *)V, .U = (float *)U, .G = G, .H = H, .acc = acc + i * per,
+        jobs[i] = (Job){.m = m, .T = T, .V = (float *)V, .U = (float *)U, .G = G, .H = H, .out = g0, .gout = gout,
+                        .acc = acc + i * per,
                         .vacc = vacc + i * n_terms * VW,
                         .n_terms = n_terms, .n_types = n_types, .s0 = part[i], .s1 = part[i + 1],
                         .r0 = tpart[i], .r1 = tpart[i + 1]};
@@ -320,26 +379,15 @@ int flycluster_adjoint_backward(const AModel *m, int64_t T, const float *V, cons
     return rc;
 }
 
-/* out (B, S, N) = grid (S, n_positions, B) at the node positions pos (N,). */
-void flycluster_adjoint_gather(const float *grid, int64_t S, int64_t n_positions, int64_t B, const int64_t *pos,
-                               int64_t N, float *out) {
-    for (int64_t t = 0; t < S; t++) {
-        const float *g = grid + t * n_positions * B;
-        for (int64_t b = 0; b < B; b++) {
-            float *o = out + (b * S + t) * N;
-            for (int64_t i = 0; i < N; i++) o[i] = g[pos[i] * B + b];
-        }
-    }
-}
-
 /* grid (S, n_positions, B) at the node positions pos (N,) = src (B, S, N). */
 void flycluster_adjoint_scatter(float *grid, int64_t S, int64_t n_positions, int64_t B, const int64_t *pos, int64_t N,
                                 const float *src) {
     for (int64_t t = 0; t < S; t++) {
         float *g = grid + t * n_positions * B;
-        for (int64_t b = 0; b < B; b++) {
-            const float *x = src + (b * S + t) * N;
-            for (int64_t i = 0; i < N; i++) g[pos[i] * B + b] = x[i];
+        const float *x = src + t * N;
+        for (int64_t i = 0; i < N; i++) {
+            float *q = g + pos[i] * B;
+            for (int64_t b = 0; b < B; b++) q[b] = x[b * S * N + i];
         }
     }
 }

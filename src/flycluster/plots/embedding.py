@@ -8,8 +8,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.lines import Line2D
 
-from flycluster.plots.style import (cluster_color, cluster_marker, publication_style,
-                                    task_error_colors, zorder)
+from flycluster.plots.style import cluster_color, cluster_marker, publication_style, task_error_colors, zorder
 
 PAD = 0.2  # axis padding, as a fraction of the data range (flyvis' ax_lim_pad)
 
@@ -68,7 +67,7 @@ def plot_embedding(ds: xr.Dataset, title: str | None = None, ax=None, contours: 
         ax.set_ylabel("UMAP 2")
         ax.set_xticks([])
         ax.set_yticks([])
-        mask = ds["mask"].values.astype(bool)
+        mask = ds["clustered"].values.astype(bool)
         if k == 0 or not mask.any():
             reason = ds.attrs.get("degenerate", "") or "no network could be clustered"
             ax.text(0.5, 0.5, "no clustering:\n" + reason, transform=ax.transAxes,

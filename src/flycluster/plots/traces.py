@@ -6,14 +6,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from flycluster.plots.style import (CLUSTER_CMAPS, cluster_color, placeholder_figure,
-                                    publication_style, task_error_colors, zorder)
+from flycluster.plots.style import (
+    CLUSTER_CMAPS,
+    cluster_color,
+    placeholder_figure,
+    publication_style,
+    task_error_colors,
+    zorder,
+)
 
 
 def cluster_members(ds: xr.Dataset) -> dict[int, list[str]]:
     """Network names per cluster (clustered networks only), cluster 0 first."""
     labels = ds["label"].values.astype(int)
-    mask = ds["mask"].values.astype(bool)
+    mask = ds["clustered"].values.astype(bool)
     names = np.array([str(n) for n in ds["network"].values])
     k = int(ds.attrs.get("n_clusters", ds.sizes.get("cluster", 0)))
     return {c: names[mask & (labels == c)].tolist() for c in range(k)}

@@ -9,8 +9,7 @@ import xarray as xr
 from matplotlib.lines import Line2D
 
 from flycluster import tuning as tn
-from flycluster.plots.style import (OFF_COLOR, ON_COLOR, cluster_color, placeholder_figure,
-                                    publication_style)
+from flycluster.plots.style import OFF_COLOR, ON_COLOR, cluster_color, placeholder_figure, publication_style
 from flycluster.plots.traces import cluster_members, member_colors
 
 

@@ -108,6 +108,7 @@ class NetworkModule(nn.Module):
         self.n_hexals = int(c.n_hexals)
         self.n_input_types = int(np.asarray(c.input_index).shape[0])
         self._stencil = None  # flycluster.adjoint.StencilSimulation, built on first native use
+        self._warned = False
 
     # -- parameters -------------------------------------------------------------------------------
 
@@ -168,8 +169,13 @@ class NetworkModule(nn.Module):
             try:
                 self._stencil_simulation()
                 return True
-            except Exception as exc:  # no compiler, or non-stencil parameters
+            except Exception as exc:  # no compiler, or a connectome that is not a stencil
                 reasons.append(str(exc))
+                if self.backend == "auto" and not self._warned:
+                    self._warned = True
+                    warnings.warn(f"flycluster's native adjoint is unavailable ({exc}); training with the torch "
+                                  "reference, which is much slower. Install a C compiler (gcc or clang) for the "
+                                  "fast path.", stacklevel=3)
         if self.backend == "native":
             raise RuntimeError("the native backend cannot run this call: " + "; ".join(reasons))
         return False

@@ -38,10 +38,14 @@ from typing import Any, Mapping
 import numpy as np
 import xarray as xr
 
-from flycluster.clustering import (INVALID_LABEL, cluster_cell_type, minimum_networks,
-                                   resolve_gmm_kwargs, resolve_umap_kwargs)
-
-DEFAULT_REPEAT_GMM_KWARGS: dict[str, Any] = {"n_init": 10}
+from flycluster.clustering.dataset import cluster_cell_type
+from flycluster.clustering.parameters import (
+    DEFAULT_REPEAT_GMM_KWARGS,
+    minimum_networks,
+    resolve_gmm_kwargs,
+    resolve_umap_kwargs,
+)
+from flycluster.formats.clustering import INVALID_LABEL
 
 
 def _repeat_seeds(random_state: int, n: int) -> np.ndarray:
@@ -121,7 +125,7 @@ def cluster_stability(X, reference: xr.Dataset, n_seed_repeats: int = 5,
     if X.shape[0] != n:
         raise ValueError(f"X has {X.shape[0]} networks, the reference clustering {n}")
     ref_labels = reference["label"].values.astype(int)
-    ref_mask = reference["mask"].values.astype(bool)
+    ref_mask = reference["clustered"].values.astype(bool)
     k_ref = int(reference.attrs.get("n_clusters", reference.sizes.get("cluster", 0)))
     task_error = reference["task_error"].values if "task_error" in reference else None
 

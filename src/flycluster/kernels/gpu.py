@@ -1,4 +1,4 @@
-"""The CUDA kernel: the stencil of :mod:`flycluster.stencil` as one Triton kernel per Euler step.
+"""The CUDA kernel: the stencil of :mod:`flycluster.kernels.stencil` as one Triton kernel per Euler step.
 
 Same math and layout as the native CPU kernel (``csrc/stencil.c``): every cell type's voltages on
 its own zero-padded hexagonal grid, and the synaptic sum of the target at grid position p is
@@ -9,9 +9,10 @@ it loads one ``(BLOCK_P, BLOCK_B)`` block of relu(V) (coalesced along the sample
 accumulates it, then applies decay, drive and the movie input and writes V and relu(V).
 
 Triton ships with PyTorch's CUDA builds on Linux. Where it is missing or cannot compile for the
-GPU (or the parameters are not translation invariant), :class:`flycluster.network.Network` uses
-:class:`flycluster.dynamics.TorchKernel` (cuSPARSE CSR products) instead, with one warning. With ``TRITON_INTERPRET=1`` Triton runs the
-kernel on the CPU through numpy, which the tests use to check it without a GPU.
+GPU (or the parameters are not translation invariant), :func:`flycluster.kernels.make_kernel` uses
+:class:`flycluster.kernels.sparse.TorchKernel` (cuSPARSE CSR products) instead, with one warning.
+With ``TRITON_INTERPRET=1`` Triton runs the kernel on the CPU through numpy, which the tests use to
+check it without a GPU.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from flycluster.stencil import StencilLayout
+from flycluster.kernels.stencil import StencilLayout
 
 #: defaults of the Triton kernel: target positions (block_p) x samples (block_b) per program, terms
 #: loaded together (unroll), warps per program, software-pipeline stages, program order
@@ -156,7 +157,7 @@ class TritonKernel:
 
     Parameters
     ----------
-    layout : :class:`flycluster.stencil.StencilLayout` of the connectome.
+    layout : :class:`flycluster.kernels.stencil.StencilLayout` of the connectome.
     term_weight : (n_terms,) float32 weight of each term, already multiplied by a = dt / max(tau, dt)
         of its target type.
     decay, drive, input_gain : (n_types,) float32: 1 - a, a * bias, and a for the photoreceptor

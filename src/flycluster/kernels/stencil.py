@@ -18,12 +18,15 @@ at the end of the array let the kernel read past the last target of a row.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 #: spare grid positions after the last cell type (the kernel computes up to 8 targets at once)
 _SPARE = 16
+#: the layout of every connectome in use, kept as long as the connectome
+_LAYOUTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -124,13 +127,11 @@ class StencilLayout:
 
     @classmethod
     def of(cls, connectome) -> "StencilLayout":
-        """The layout of ``connectome``, built once and kept with it."""
-        cache = getattr(connectome, "_derived", None)
-        if cache is None:
-            return cls.from_connectome(connectome)
-        if "stencil" not in cache:
-            cache["stencil"] = cls.from_connectome(connectome)
-        return cache["stencil"]
+        """The layout of ``connectome``, built once and kept as long as the connectome."""
+        layout = _LAYOUTS.get(connectome)
+        if layout is None:
+            layout = _LAYOUTS[connectome] = cls.from_connectome(connectome)
+        return layout
 
     @property
     def n_terms(self) -> int:

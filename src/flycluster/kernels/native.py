@@ -1,13 +1,14 @@
 """The native CPU kernel: ``csrc/stencil.c`` compiled at first use with the system C compiler.
 
 The C source is built once per machine (CPU model and flags, compiler, source hash) into
-``$FLYCLUSTER_CACHE/native/`` (default ``~/.cache/flycluster/native``) with ``-O3 -march=native``,
+``$FLYCLUSTER_CACHE/native/`` (default ``~/.cache/flycluster/native``) with ``-O3 -march=native``
+(see :func:`flag_sets` for the portable alternative),
 written under a temporary name and renamed, so concurrent jobs and nodes of a heterogeneous
 cluster never load a half-written or foreign library. It is loaded with ctypes; the calls
 release the GIL, so chunks of samples run in parallel threads.
 
 When no compiler is found or the build fails, :func:`load_library` raises :class:`NativeUnavailable`
-and :class:`flycluster.network.Network` falls back to the scipy kernel with one warning. Set
+and :func:`flycluster.kernels.make_kernel` falls back to the scipy kernel with one warning. Set
 ``FLYCLUSTER_NATIVE=0`` to never try, ``CC`` to choose the compiler.
 """
 
@@ -26,16 +27,35 @@ from pathlib import Path
 import numpy as np
 
 from flycluster.connectome import default_cache_dir
-from flycluster.stencil import StencilLayout
+from flycluster.kernels.stencil import StencilLayout
 
-SOURCE = Path(__file__).with_name("csrc") / "stencil.c"
+#: the C source (``src/flycluster/csrc/stencil.c``, shipped as package data)
+SOURCE = Path(__file__).resolve().parent.parent / "csrc" / "stencil.c"
 #: must equal flycluster_stencil_abi() of the compiled library
 ABI = 1
 #: samples integrated together by one call (the vector width of the C code)
 LANES = 8
-#: compiler flags, tried in order (the first that compiles wins)
-FLAG_SETS = (("-O3", "-march=native"), ("-O3",))
-COMMON_FLAGS = ("-std=gnu99", "-ffp-contract=fast", "-fPIC", "-shared")
+COMMON_FLAGS = ("-std=gnu99", "-fPIC", "-shared")
+
+
+def flag_sets() -> tuple[tuple[str, ...], ...]:
+    """Compiler flags to try, in order (the first that compiles wins).
+
+    ``FLYCLUSTER_NATIVE_MARCH`` (default ``native``) names the ``-march`` target; a target other
+    than ``native`` is never replaced by a fallback. ``FLYCLUSTER_NATIVE_FP_CONTRACT`` (default
+    ``fast``) is passed as ``-ffp-contract``: ``fast`` lets the compiler fuse multiply-adds where
+    the target has FMA, so results depend on the CPU the library is built for; ``off`` keeps every
+    multiply and add separately rounded, which gives the same numbers on every CPU (the portable
+    mode, docs/reproducibility.md).
+    """
+    march = os.environ.get("FLYCLUSTER_NATIVE_MARCH", "").strip() or "native"
+    contract = os.environ.get("FLYCLUSTER_NATIVE_FP_CONTRACT", "").strip() or "fast"
+    if contract not in ("fast", "off", "on"):
+        raise NativeUnavailable(f"FLYCLUSTER_NATIVE_FP_CONTRACT must be fast, on or off, got {contract!r}")
+    common = (f"-ffp-contract={contract}",)
+    if march != "native":
+        return (("-O3", f"-march={march}", *common),)
+    return (("-O3", "-march=native", *common), ("-O3", *common))
 #: steps of the grey steady state per call (bounds the size of the constant input)
 _RELAX_BLOCK = 128
 
@@ -89,7 +109,7 @@ def build_library(cache_dir=None) -> Path:
     if compiler is None:
         raise NativeUnavailable("no C compiler found (set CC, or install gcc or clang)")
     errors = []
-    for flags in FLAG_SETS:
+    for flags in flag_sets():
         all_flags = (*flags, *COMMON_FLAGS)
         target = library_path(compiler, all_flags, cache_dir)
         if target.exists():
@@ -157,7 +177,7 @@ class NativeKernel:
 
     Parameters
     ----------
-    layout : :class:`flycluster.stencil.StencilLayout` of the connectome.
+    layout : :class:`flycluster.kernels.stencil.StencilLayout` of the connectome.
     term_weight : (n_terms,) float32 weight of each term, already multiplied by a = dt / max(tau, dt)
         of its target type.
     decay, drive, input_gain : (n_types,) float32: 1 - a, a * bias, and a for the photoreceptor

@@ -1,4 +1,4 @@
-"""Explicit-Euler step of flyvis's PPNeuronIGRSynapses dynamics for a batch of samples.
+"""The sparse-matrix kernels: Euler steps of flyvis's PPNeuronIGRSynapses dynamics as CSR products.
 
 For node i with time constant tau_i, bias b_i and input x_i(t) (the movie, on photoreceptors):
 
@@ -11,13 +11,13 @@ With a_i = dt / max(tau_i, dt) this is computed as
 with the sparse weight matrix W (targets x sources, CSR) pre-scaled by a. The state is laid
 out (nodes, samples) so that the sparse product reads contiguous rows of the batch.
 
-Four kernels share this math and one interface (``run``, ``relax``, ``default_batch_size``):
-the two stencil kernels, :class:`flycluster.native.NativeKernel` (compiled C, the default on CPU)
-and :class:`flycluster.gpu.TritonKernel` (the default on CUDA), and the two sparse-matrix kernels
-here: :class:`CpuKernel` (scipy's CSR product accumulating in place, split over row blocks in
-threads, numpy elementwise; the CPU fallback where no C compiler is found) and
-:class:`TorchKernel` (torch CSR ``addmm``; the CUDA fallback where triton is missing, and usable
-on CPU, which the tests use to check all agree).
+Four kernels share this math and one interface (``run``, ``relax``, ``default_batch_size``), see
+:mod:`flycluster.kernels`: the two stencil kernels (:class:`flycluster.kernels.native.NativeKernel`,
+compiled C, the default on CPU, and :class:`flycluster.kernels.gpu.TritonKernel`, the default on
+CUDA) and the two here: :class:`ScipyKernel` (kernel "scipy": scipy's CSR product accumulating in
+place, split over row blocks in threads, numpy elementwise; the CPU fallback where no C compiler is
+found) and :class:`TorchKernel` (kernel "torch": torch CSR ``addmm``; the CUDA fallback where triton
+is missing, and usable on CPU, which the tests use to check all agree).
 """
 
 from __future__ import annotations
@@ -73,10 +73,10 @@ class _SteppingKernel:
         return self.voltages(state)[:, 0].astype(np.float32)
 
 
-class CpuKernel(_SteppingKernel):
+class ScipyKernel(_SteppingKernel):
     """Euler steps on CPU with scipy CSR products; state (n_nodes, batch) float32 numpy.
 
-    The fallback where the native kernel (:mod:`flycluster.native`) cannot be built.
+    The fallback where the native kernel (:mod:`flycluster.kernels.native`) cannot be built.
 
     Parameters
     ----------
@@ -114,7 +114,7 @@ class CpuKernel(_SteppingKernel):
                             if np.array_equal(flat, np.arange(flat[0], flat[0] + len(flat))) else None)
         self.input_index = input_index
         self.central_index = central_index
-        self.pool = _shared_pool(self.n_threads) if self.n_threads > 1 else None
+        self.pool = shared_pool(self.n_threads) if self.n_threads > 1 else None
 
     def initial_state(self, v0: np.ndarray, batch: int) -> dict:
         """State dict with V = v0 (n_nodes,) or (n_nodes, batch) broadcast to the batch."""
@@ -182,14 +182,15 @@ class CpuKernel(_SteppingKernel):
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
-def _shared_pool(n_threads: int) -> ThreadPoolExecutor:
+def shared_pool(n_threads: int) -> ThreadPoolExecutor:
+    """A process-wide thread pool with ``n_threads`` workers (created on first use, then reused)."""
     if n_threads not in _POOLS:
         _POOLS[n_threads] = ThreadPoolExecutor(n_threads, thread_name_prefix="flycluster-csr")
     return _POOLS[n_threads]
 
 
 class TorchKernel(_SteppingKernel):
-    """Euler steps with torch (CSR ``addmm``); the same math as :class:`CpuKernel` on any device."""
+    """Euler steps with torch (CSR ``addmm``); the same math as :class:`ScipyKernel` on any device."""
 
     default_batch_size = 1024
 
