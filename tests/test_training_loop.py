@@ -121,3 +121,32 @@ def test_penalty_gradient_from_a_second_backward_pass(connectome):
     assert grads["torch"].abs().max() > 0
     torch.testing.assert_close(grads["native"], grads["torch"], rtol=1e-4, atol=1e-7)
     torch.testing.assert_close(grads["native_loss"], grads["torch_loss"], rtol=1e-4, atol=1e-7)
+
+
+def test_transfer_between_extents(connectome, connectome_path):
+    """Extent 2 has 2310 syn-count groups in another order than extent 15's 2355: a state dict
+    trained at extent 2 is transferred by (source, target, dv, du) key and back unchanged."""
+    from flycluster.connectome import load_connectome
+    from flycluster.parameters import initial_state_dict
+    from flycluster.training.transfer import syn_count_keys, transfer_state_dict
+
+    big = load_connectome(connectome_path, extent=15)
+    small = initial_state_dict(connectome)
+    assert small["edges_syn_count"].shape == (2310,) and syn_count_keys(big)[:2310] != syn_count_keys(connectome)
+    g = torch.Generator().manual_seed(0)
+    trained = {k: v + 0.01 * torch.rand(v.shape, generator=g) if k in ("nodes_bias", "nodes_time_const",
+                                                                        "edges_syn_strength") else v
+               for k, v in small.items()}
+    up = transfer_state_dict(trained, connectome, big)
+    assert up["edges_syn_count"].shape == (2355,)
+    Network(big, up)  # loads at extent 15
+    for k in ("nodes_bias", "nodes_time_const", "edges_syn_strength", "edges_sign"):
+        assert torch.equal(up[k], trained[k])
+    # syn counts are fixed: equal to extent 15's own values, group by group
+    torch.testing.assert_close(up["edges_syn_count"], initial_state_dict(big)["edges_syn_count"])
+    back = transfer_state_dict(up, big, connectome)
+    for k, v in trained.items():
+        assert torch.equal(back[k], v), k
+    # flyvis's initial strengths (extent 15) differ from those computed at extent 2
+    down = transfer_state_dict(initial_state_dict(big), big, connectome)
+    assert not torch.allclose(down["edges_syn_strength"], small["edges_syn_strength"])
