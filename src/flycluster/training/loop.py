@@ -264,11 +264,12 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
                 getattr(module, k).copy_(v.to(device))
         decoder.load_state_dict(last["decoder"]["flow"])
         optimizer.load_state_dict(last["optim"])
-        done = int(last["n_iterations_done"])
+        done = int(last.get("n_iterations_done", int(last.get("iteration", -1)) + 1))
         chkpt_index = len(existing) - 1
         val_losses = [float(r["val_loss"]) for r in records]
         val_epes = [float(r.get("val_epe", np.nan)) for r in records]
-        val_iters = [int(r["n_iterations_done"]) for r in records]
+        val_iters = [int(r.get("n_iterations_done", int(r.get("iteration", -1)) + 1))
+                     for r in records]
         train_loss = list(_read_h5(path / "loss.h5")[:done])
         if len(train_loss) < done:
             train_loss += [np.nan] * (done - len(train_loss))
@@ -330,7 +331,10 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
                                    np.asarray(val_iters), path)
             epoch, offset = divmod(done, iters_per_epoch)
             if offset != 0:  # only when resumed from a checkpoint not at an epoch boundary
-                raise CheckpointError(f"{path}: checkpoint is not at an epoch boundary")
+                raise CheckpointError(
+                    f"{path}: its last checkpoint (after {done} iterations) is not at an epoch "
+                    f"boundary ({iters_per_epoch} iterations per epoch): it ended a run of fewer "
+                    "iterations or used other training data; train into a new folder")
             order = np.random.default_rng(_seed(config.random_state, 1, epoch)).permutation(
                 len(train_sequences))
             lr = schedule[min(done, len(schedule) - 1)]
