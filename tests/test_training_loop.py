@@ -132,10 +132,11 @@ def test_transfer_between_extents(connectome, connectome_path):
 
     big = load_connectome(connectome_path, extent=15)
     small = initial_state_dict(connectome)
-    assert small["edges_syn_count"].shape == (2310,) and syn_count_keys(big)[:2310] != syn_count_keys(connectome)
+    assert small["edges_syn_count"].shape == (2310,)
+    assert syn_count_keys(big)[:2310] != syn_count_keys(connectome)
     g = torch.Generator().manual_seed(0)
-    trained = {k: v + 0.01 * torch.rand(v.shape, generator=g) if k in ("nodes_bias", "nodes_time_const",
-                                                                        "edges_syn_strength") else v
+    free = ("nodes_bias", "nodes_time_const", "edges_syn_strength")
+    trained = {k: v + 0.01 * torch.rand(v.shape, generator=g) if k in free else v
                for k, v in small.items()}
     up = transfer_state_dict(trained, connectome, big)
     assert up["edges_syn_count"].shape == (2355,)
@@ -150,3 +151,12 @@ def test_transfer_between_extents(connectome, connectome_path):
     # flyvis's initial strengths (extent 15) differ from those computed at extent 2
     down = transfer_state_dict(initial_state_dict(big), big, connectome)
     assert not torch.allclose(down["edges_syn_strength"], small["edges_syn_strength"])
+
+
+def test_continuing_past_an_end_off_an_epoch_boundary_is_refused(connectome, sequences, tmp_path):
+    # 4 sequences, batch 2: 2 iterations per epoch; a 3-iteration run ends mid-epoch
+    train_flow(Network.initial(connectome), sequences[:4], sequences[4:5], tmp_path / "c",
+               config(iterations=3))
+    with pytest.raises(CheckpointError, match="epoch boundary"):
+        train_flow(Network.initial(connectome), sequences[:4], sequences[4:5], tmp_path / "c",
+                   config(iterations=5))
