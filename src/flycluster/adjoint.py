@@ -272,7 +272,7 @@ class StencilSimulation:
             raise RuntimeError(f"the native forward pass failed to start {n} threads")
         return out, (V, U, model, keep, batch, n_frames)
 
-    def backward(self, saved, grad_out: torch.Tensor):
+    def backward(self, saved, grad_out: torch.Tensor, release: bool = True):
         """Gradients (initial state (B, n_nodes) tensor, term weights (n_terms,), inv (n_types,),
         bias (n_types,) float64 numpy) for ``grad_out`` (B, T, n_nodes); returns the grids to the pool."""
         V, U, model, keep, batch, n_frames = saved
@@ -288,12 +288,24 @@ class StencilSimulation:
         rc = self.lib.flycluster_adjoint_backward(ctypes.byref(model), n_frames, _ptr(V), _ptr(U), _ptr(gout), _ptr(G),
                                                   _ptr(H), g0.data_ptr(), _ptr(gw), _ptr(ginv), _ptr(gb),
                                                   self.n_terms, self.n_types, n, _ptr(part), _ptr(tpart))
-        self.release(saved)
+        if release:
+            self.release(saved)
         self._give("G", G, 2, batch, npos + 32 // batch + 1)
         self._give("H", H, 1, batch)
         if rc != 0:
             raise RuntimeError(f"the native backward pass failed to start {n} threads")
         return g0, gw, ginv, gb
+
+
+class _ReturnToPool:
+    """Gives a forward pass's grids back to the pool when the autograd graph holding it is freed
+    (so that any number of backward passes with retain_graph=True read intact grids)."""
+
+    def __init__(self, sim, saved):
+        self.sim, self.saved = sim, saved
+
+    def __del__(self):
+        self.sim.release(self.saved)
 
 
 class NativeSimulate(torch.autograd.Function):
@@ -305,6 +317,7 @@ class NativeSimulate(torch.autograd.Function):
         out, saved = sim.forward(v0, movie, term_w.detach().numpy(), inv.detach().numpy(), bias.detach().numpy(), dt)
         if any(ctx.needs_input_grad):
             ctx.sim, ctx.saved = sim, saved
+            ctx.pool_return = _ReturnToPool(sim, saved)
         else:  # no backward will come: the grids go back to the pool now
             sim.release(saved)
         ctx.dtypes = (v0.dtype, term_w.dtype)
@@ -312,11 +325,11 @@ class NativeSimulate(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        # a second backward pass (retain_graph=True, as the training loop's activity penalty
+        # needs) reads the same grids: they return to the pool only when the graph is freed
         if ctx.saved is None:
-            raise RuntimeError("the native backend backpropagates once per forward pass (retain_graph is not "
-                               "supported); use backend='torch' to backpropagate twice")
-        g0, gw, ginv, gb = ctx.sim.backward(ctx.saved, grad_out)
-        ctx.saved = None
+            raise RuntimeError("no saved state for the native backward pass")
+        g0, gw, ginv, gb = ctx.sim.backward(ctx.saved, grad_out, release=False)
         dtype = ctx.dtypes[1]
         return (None, g0.to(ctx.dtypes[0]), None, torch.from_numpy(gw).to(dtype), torch.from_numpy(ginv).to(dtype),
                 torch.from_numpy(gb).to(dtype), None)

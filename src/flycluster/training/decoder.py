@@ -1,0 +1,120 @@
+"""flyvis's optic-flow decoder (``DecoderGAVP``) and its hexagonal convolution.
+
+Structure (flyvis 1.2.0, ``task/decoder.py``; task config ``decoder.flow``: shape [8, 2],
+kernel_size 5, const_weight 0.001, p_dropout 0.5, batch norm, Softplus, normalize_last):
+
+1. input: ``relu`` of the activity of the connectome's output cell types (34 types, every
+   hexal), stored in a (2 e + 1) x (2 e + 1) map at ``[u - u_min, v - v_min]`` (zeros
+   outside the hexagon);
+2. ``base``: HexConv(n_types -> 8, kernel 5, padding 2), BatchNorm2d(8), Softplus, Dropout(0.5);
+3. ``decoder``: HexConv(8 -> 3, kernel 5, padding 2);
+4. ``normalize_last``: out = out[:, :2] / (softplus(out[:, 2:]) + 1);
+5. read back at the hexals -> (samples, frames, 2, n_hexals).
+
+A HexConv is a Conv2d whose 5 x 5 kernel is masked to the 19 entries of a hexagon of radius 2
+(|du|, |dv|, |du + dv| <= 2). Weights and biases start at 0.001 (then masked). flyvis masks
+the weight in place before every forward; here the mask multiplies the weight inside the
+forward, which gives the same outputs and keeps the masked entries at exactly 0 under Adam
+(flyvis's masked entries drift between forwards but never act). Module and parameter names
+are flyvis's, so ``state_dict()`` has flyvis's keys (``base.0.weight``, ``base.1.running_mean``,
+``decoder.0.bias`` ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from flycluster.stimuli.lattice import extent_from_n_hexals, hex_coordinates
+
+__all__ = ["HexConv2d", "FlowDecoder", "output_node_index"]
+
+
+class HexConv2d(nn.Conv2d):
+    """Conv2d with a hexagonal kernel (odd ``kernel_size``) in axial (u, v) map storage."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5,
+                 const_weight: float | None = 1e-3):
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        if const_weight is not None:
+            with torch.no_grad():
+                self.weight.fill_(const_weight)
+                self.bias.fill_(const_weight)
+        u, v = hex_coordinates(kernel_size // 2)
+        mask = torch.zeros(kernel_size, kernel_size)
+        mask[u - u.min(), v - v.min()] = 1.0
+        self.register_buffer("mask", mask, persistent=False)
+        with torch.no_grad():
+            self.weight.mul_(self.mask)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.weight * self.mask, self.bias)
+
+
+def output_node_index(connectome) -> np.ndarray:
+    """(n_output_types, n_hexals) node index of each output cell type at each hexal (u-major)."""
+    rows = [np.asarray(connectome.nodes_of(t)) for t in connectome.output_cell_types]
+    if not rows:
+        raise ValueError("the connectome names no output cell types (output_units)")
+    bad = [t for t, r in zip(connectome.output_cell_types, rows) if len(r) != connectome.n_hexals]
+    if bad:
+        raise ValueError(f"output cell types {bad} do not have one node per hexal")
+    return np.stack(rows)
+
+
+class FlowDecoder(nn.Module):
+    """flyvis's ``DecoderGAVP`` for the flow task: activity -> (u, v) per hexal and frame.
+
+    Parameters
+    ----------
+    output_index : int array (n_types, n_hexals)
+        Node index of each output cell type at each hexal (:func:`output_node_index`).
+    shape : channels of the hidden layers then the output (flyvis: [8, 2]).
+    kernel_size, p_dropout, const_weight, batch_norm : as flyvis (5, 0.5, 0.001, True).
+    """
+
+    def __init__(self, output_index, shape=(8, 2), kernel_size: int = 5, p_dropout: float = 0.5,
+                 const_weight: float | None = 1e-3, batch_norm: bool = True):
+        super().__init__()
+        output_index = np.asarray(output_index, dtype=np.int64)
+        self.register_buffer("output_index", torch.from_numpy(output_index), persistent=False)
+        self.extent = extent_from_n_hexals(output_index.shape[1])
+        u, v = hex_coordinates(self.extent)
+        self.register_buffer("_u", torch.from_numpy(u - u.min()), persistent=False)
+        self.register_buffer("_v", torch.from_numpy(v - v.min()), persistent=False)
+        self.size = 2 * self.extent + 1
+        in_channels = output_index.shape[0]
+        base = []
+        for c in shape[:-1]:
+            if c == 0:
+                continue
+            base.append(HexConv2d(in_channels, c, kernel_size, const_weight))
+            if batch_norm:
+                base.append(nn.BatchNorm2d(c))
+            base.append(nn.Softplus())
+            if p_dropout:
+                base.append(nn.Dropout(p_dropout))
+            in_channels = c
+        self.base = nn.Sequential(*base)
+        head = []
+        if not base and batch_norm:
+            head.append(nn.BatchNorm2d(in_channels))
+        self.out_channels = int(shape[-1])
+        head.append(HexConv2d(in_channels, self.out_channels + 1, kernel_size, const_weight))
+        self.decoder = nn.Sequential(*head)
+
+    def forward(self, activity: torch.Tensor) -> torch.Tensor:
+        """activity (samples, frames, n_nodes) -> flow (samples, frames, 2, n_hexals)."""
+        n_samples, n_frames = activity.shape[:2]
+        x = torch.relu(activity[:, :, self.output_index])  # (S, F, types, hexals)
+        types = x.shape[2]
+        grid = x.new_zeros(n_samples * n_frames, types, self.size, self.size)
+        grid[:, :, self._u, self._v] = x.reshape(n_samples * n_frames, types, -1)
+        out = self.decoder(self.base(grid))
+        out = out[:, : self.out_channels] / (F.softplus(out[:, self.out_channels:]) + 1)
+        out = out[:, :, self._u, self._v]
+        return out.reshape(n_samples, n_frames, self.out_channels, -1)
