@@ -28,7 +28,6 @@ import tempfile
 import time
 
 
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--iterations", type=int, default=300)
@@ -55,8 +54,7 @@ def main(argv=None):
     from flycluster.connectome import load_connectome
     from flycluster.network import Network
     from flycluster.stimuli.photos import PHOTOS
-    from flycluster.training.data import photo_flow_sequences, texture_flow_sequences
-    from flycluster.training.data import FlowAugmentation
+    from flycluster.training.data import FlowAugmentation, photo_flow_sequences, texture_flow_sequences
     from flycluster.training.decoder import FlowDecoder, output_node_index
     from flycluster.training.loop import TrainConfig, train_flow, validate
 

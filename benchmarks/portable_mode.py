@@ -23,7 +23,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 
 from flycluster.reproducible import portable_environment
 

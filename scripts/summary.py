@@ -7,8 +7,8 @@ from _job import start
 
 def main(snakemake):
     log = start(snakemake)
-    from flycluster.plots import plot_summary, save_figure
     from flycluster.formats.summary import write_summary
+    from flycluster.plots import plot_summary, save_figure
     from flycluster.summary import summary_table
 
     planted = snakemake.input.planted_groups[0] if snakemake.input.planted_groups else None

@@ -57,7 +57,8 @@ def movie_for(connectome, samples, frames, seed=1):
 def test_parameters_named_and_fixed_as_flyvis(small):
     module = Network(small, perturbed(small)).module()
     assert [n for n, p in module.named_parameters()] == list(TRAINABLE)
-    assert {n for n, _ in module.named_buffers(recurse=False) if not n.startswith("_")} == {"edges_sign", "edges_syn_count"}
+    buffers = {n for n, _ in module.named_buffers(recurse=False) if not n.startswith("_")}
+    assert buffers == {"edges_sign", "edges_syn_count"}
     assert set(module.state_dict()) == {*TRAINABLE, "edges_sign", "edges_syn_count"}
     assert module.nodes_bias.shape == (65,) and module.edges_syn_strength.shape == module.edges_sign.shape
     assert (module.edges_syn_strength < 0).sum() == 3

@@ -6,9 +6,13 @@ import pytest
 import xarray as xr
 
 from flycluster import tuning as tn
-from flycluster.plots.edge_traces import (clustered_members, normalize_edge_responses,
-                                          plot_edge_traces, plot_ensemble_tuning,
-                                          select_edge_sample)
+from flycluster.plots.edge_traces import (
+    clustered_members,
+    normalize_edge_responses,
+    plot_edge_traces,
+    plot_ensemble_tuning,
+    select_edge_sample,
+)
 from flycluster.plots.fri import known_first_order, plot_cluster_fri, plot_ensemble_fri_dsi
 
 NAMES = [f"{i:03d}" for i in range(9)]
@@ -124,6 +128,7 @@ def test_cluster_fri_panel():
     assert labels == ["T4c", "Mi1", "Tm3", "Mi4", "Mi9"]
     # Mi9 is a measured OFF type: its label has the OFF colour
     from matplotlib.colors import to_rgba
+
     from flycluster.plots.style import OFF_COLOR, ON_COLOR
     colors = {t.get_text(): t.get_color() for t in ax.get_xticklabels()}
     assert to_rgba(colors["Mi9"]) == to_rgba(OFF_COLOR)

@@ -3,8 +3,7 @@
 import numpy as np
 from PIL import Image
 
-from flycluster.plots.preview import (hex_polygons, plot_stimulus_preview, preview_frames,
-                                      write_stimulus_preview)
+from flycluster.plots.preview import hex_polygons, plot_stimulus_preview, preview_frames, write_stimulus_preview
 from flycluster.stimuli import build_stimulus_set, flashes
 from flycluster.stimuli.lattice import hex_coordinates, hex_to_pixel
 

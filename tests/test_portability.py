@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from flycluster import reproducible
-from flycluster.kernels import native
 from flycluster.clustering import cluster_cell_type
+from flycluster.kernels import native
 from tolerances import BIC_RTOL, EMBEDDING_ATOL, MEANS_ATOL
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,12 @@ import pytest
 import xarray as xr
 from sklearn.metrics import adjusted_rand_score
 
-from flycluster.published import (PublishedClusteringError, compare_clusterings,
-                                  read_flyvis_clustering, read_flyvis_clusterings)
+from flycluster.published import (
+    PublishedClusteringError,
+    compare_clusterings,
+    read_flyvis_clustering,
+    read_flyvis_clusterings,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "published"
 FOLDER = FIXTURES / "umap_and_clustering"

@@ -283,6 +283,14 @@ def test_lint_is_clean():
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
 
 
+def test_ruff_is_clean():
+    """One style for the Python code (pyproject's [tool.ruff]): line length, imports, errors."""
+    ruff = Path(sys.executable).with_name("ruff")
+    proc = subprocess.run([str(ruff), "check", "src", "tests", "benchmarks", "tools", "scripts"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_snakefmt_is_clean():
     snakefmt = Path(sys.executable).with_name("snakefmt")
     proc = subprocess.run([str(snakefmt), "--check", "Snakefile", "workflow"], cwd=ROOT,

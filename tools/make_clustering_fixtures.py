@@ -60,8 +60,7 @@ def planted_matrix(random_state=0):
 
 
 def umap_gmm_fixture():
-    from flyvis.analysis.clustering import (Embedding, gaussian_mixture,
-                                            task_error_sort_labels, umap_embedding)
+    from flyvis.analysis.clustering import Embedding, gaussian_mixture, task_error_sort_labels, umap_embedding
 
     X, group, task_error = planted_matrix()
     embedding, mask, reducer = umap_embedding(X, **UMAP_KWARGS)

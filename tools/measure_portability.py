@@ -61,10 +61,9 @@ VARIANTS: dict[str, dict[str, str]] = {
 
 def worker(out: Path) -> None:
     """Compute everything once under the current environment and save it to ``out``."""
-    from flycluster.clustering import cluster_cell_type
+    from flycluster.clustering import cluster_cell_type, cluster_stability
     from flycluster.connectome import fetch_connectome, load_connectome
     from flycluster.network import Network
-    from flycluster.clustering import cluster_stability
 
     result: dict[str, np.ndarray] = {}
     with np.load(CLUSTER_FIXTURE) as data:

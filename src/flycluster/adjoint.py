@@ -22,18 +22,14 @@ float32 only; the arrays are interleaved ``[position][sample]`` (see the C file)
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from flycluster.connectome import default_cache_dir
-from flycluster.kernels.native import COMMON_FLAGS, NativeUnavailable, _cpu_signature, find_compiler, flag_sets
+from flycluster.kernels import native
+from flycluster.kernels.native import NativeUnavailable
 from flycluster.kernels.stencil import StencilLayout
 
 SOURCE = Path(__file__).with_name("csrc") / "stencil_adjoint.c"
@@ -53,42 +49,10 @@ class _AModel(ctypes.Structure):
                 ("seg_node", ctypes.c_void_p), ("n_nodes", ctypes.c_int64)]
 
 
-def _library_path(compiler: str, flags) -> Path:
-    digest = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), compiler.encode(), " ".join(flags).encode(), _cpu_signature().encode()):
-        digest.update(part)
-        digest.update(b"\0")
-    return default_cache_dir() / "native" / f"stencil_adjoint-{digest.hexdigest()[:16]}.so"
-
-
 def build_library() -> Path:
-    """Compile ``csrc/stencil_adjoint.c`` for this machine unless cached (same compiler, flags and
-    cache folder as :func:`flycluster.kernels.native.build_library`); returns the library path."""
-    compiler = find_compiler()
-    if compiler is None:
-        raise NativeUnavailable("no C compiler found (set CC, or install gcc or clang)")
-    errors = []
-    for flags in flag_sets():
-        all_flags = (*flags, *COMMON_FLAGS)
-        target = _library_path(compiler, all_flags)
-        if target.exists():
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".tmp.so", dir=target.parent)
-        os.close(fd)
-        try:
-            result = subprocess.run([compiler, *all_flags, "-pthread", str(SOURCE), "-o", tmp],
-                                    capture_output=True, text=True, timeout=120)
-            if result.returncode == 0:
-                os.replace(tmp, target)
-                return target
-            errors.append(f"{compiler} {' '.join(all_flags)}: {result.stderr.strip()[-500:]}")
-        except (OSError, subprocess.SubprocessError) as exc:
-            errors.append(f"{compiler} {' '.join(all_flags)}: {exc}")
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    raise NativeUnavailable("compiling the adjoint kernel failed:\n" + "\n".join(errors))
+    """Compile ``csrc/stencil_adjoint.c`` for this machine unless cached (the builder, compiler,
+    flags and cache folder of :func:`flycluster.kernels.native.build_library`)."""
+    return native.build_library(source=SOURCE, extra_flags=("-pthread",), what="adjoint kernel")
 
 
 _LOCK = threading.Lock()
@@ -99,8 +63,7 @@ def load_library() -> ctypes.CDLL:
     """The compiled adjoint kernel (built on first use; raises :class:`NativeUnavailable`).
     ``FLYCLUSTER_NATIVE=0`` disables it, as it does the simulation kernel."""
     global _LIBRARY
-    if os.environ.get("FLYCLUSTER_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
-        raise NativeUnavailable("disabled by FLYCLUSTER_NATIVE=0")
+    native.check_enabled()
     with _LOCK:
         if _LIBRARY is None:
             path = build_library()

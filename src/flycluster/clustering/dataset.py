@@ -19,7 +19,6 @@ def _versions() -> dict[str, str]:
     import sklearn
 
     import flycluster
-
     from flycluster.reproducible import cpu_mode
 
     versions = {"version_numpy": numpy.__version__, "version_sklearn": sklearn.__version__,

@@ -93,32 +93,33 @@ def _cpu_signature() -> str:
     return "\n".join(info)
 
 
-def library_path(compiler: str, flags, cache_dir=None) -> Path:
-    """Cache path of the library built by ``compiler`` with ``flags`` for this CPU."""
+def library_path(compiler: str, flags, cache_dir=None, source: Path = SOURCE) -> Path:
+    """Cache path of ``source`` built by ``compiler`` with ``flags`` for this CPU."""
     digest = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), compiler.encode(), " ".join(flags).encode(), _cpu_signature().encode()):
+    for part in (source.read_bytes(), compiler.encode(), " ".join(flags).encode(), _cpu_signature().encode()):
         digest.update(part)
         digest.update(b"\0")
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return root / "native" / f"stencil-{digest.hexdigest()[:16]}.so"
+    return root / "native" / f"{source.stem}-{digest.hexdigest()[:16]}.so"
 
 
-def build_library(cache_dir=None) -> Path:
-    """Compile ``csrc/stencil.c`` for this machine unless cached; returns the library path."""
+def build_library(cache_dir=None, source: Path = SOURCE, extra_flags=(), what: str = "native kernel") -> Path:
+    """Compile ``source`` (default ``csrc/stencil.c``) for this machine unless cached; returns the
+    library path. Every C kernel of flycluster is built here, with :func:`flag_sets`."""
     compiler = find_compiler()
     if compiler is None:
         raise NativeUnavailable("no C compiler found (set CC, or install gcc or clang)")
     errors = []
     for flags in flag_sets():
-        all_flags = (*flags, *COMMON_FLAGS)
-        target = library_path(compiler, all_flags, cache_dir)
+        all_flags = (*flags, *COMMON_FLAGS, *extra_flags)
+        target = library_path(compiler, all_flags, cache_dir, source)
         if target.exists():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".tmp.so", dir=target.parent)
         os.close(fd)
         try:
-            result = subprocess.run([compiler, *all_flags, str(SOURCE), "-o", tmp],
+            result = subprocess.run([compiler, *all_flags, str(source), "-o", tmp],
                                     capture_output=True, text=True, timeout=120)
             if result.returncode == 0:
                 os.replace(tmp, target)
@@ -129,7 +130,13 @@ def build_library(cache_dir=None) -> Path:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    raise NativeUnavailable("compiling the native kernel failed:\n" + "\n".join(errors))
+    raise NativeUnavailable(f"compiling the {what} failed:\n" + "\n".join(errors))
+
+
+def check_enabled() -> None:
+    """Raise :class:`NativeUnavailable` when ``FLYCLUSTER_NATIVE=0`` (or false/no/off) is set."""
+    if os.environ.get("FLYCLUSTER_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        raise NativeUnavailable("disabled by FLYCLUSTER_NATIVE=0")
 
 
 _LOCK = threading.Lock()
@@ -139,8 +146,7 @@ _LIBRARY: ctypes.CDLL | None = None
 def load_library() -> ctypes.CDLL:
     """The compiled kernel, built on first use (once per process; raises :class:`NativeUnavailable`)."""
     global _LIBRARY
-    if os.environ.get("FLYCLUSTER_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
-        raise NativeUnavailable("disabled by FLYCLUSTER_NATIVE=0")
+    check_enabled()
     with _LOCK:
         if _LIBRARY is None:
             path = build_library()

@@ -14,9 +14,16 @@ import numpy as np
 import xarray as xr
 
 from flycluster import tuning as tn
-from flycluster.plots.style import (CLUSTER_CMAPS, OFF_COLOR, ON_COLOR, cluster_color,
-                                    placeholder_figure, publication_style, task_error_colors,
-                                    zorder)
+from flycluster.plots.style import (
+    CLUSTER_CMAPS,
+    OFF_COLOR,
+    ON_COLOR,
+    cluster_color,
+    placeholder_figure,
+    publication_style,
+    task_error_colors,
+    zorder,
+)
 
 __all__ = ["clustered_members", "select_edge_sample", "normalize_edge_responses",
            "plot_edge_traces", "plot_ensemble_tuning"]

@@ -18,8 +18,14 @@ import xarray as xr
 
 from flycluster import tuning as tn
 from flycluster.plots.edge_traces import clustered_members
-from flycluster.plots.style import (OFF_COLOR, ON_COLOR, cluster_color, cluster_marker,
-                                    placeholder_figure, publication_style)
+from flycluster.plots.style import (
+    OFF_COLOR,
+    ON_COLOR,
+    cluster_color,
+    cluster_marker,
+    placeholder_figure,
+    publication_style,
+)
 
 __all__ = ["known_first_order", "input_cell_types", "plot_cluster_fri",
            "plot_ensemble_fri_dsi"]

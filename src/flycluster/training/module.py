@@ -61,7 +61,8 @@ GREY = 0.5
 
 
 def _check_dt(dt) -> float:
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.floating, np.integer)) or not math.isfinite(dt) or dt <= 0:
+    numeric = isinstance(dt, (int, float, np.floating, np.integer)) and not isinstance(dt, bool)
+    if not numeric or not math.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt must be a positive finite number of seconds, got {dt!r}")
     return float(dt)
 
