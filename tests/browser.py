@@ -76,7 +76,7 @@ WALK_JS = r"""
 <script>
 (function () {
   const TARGET = __TARGET__;          // null: walk every section; [category, sub]: go there
-  const SHOW_FIRST = __SHOW_FIRST__;  // with TARGET: show its first figure
+  const SHOW = __SHOW__;  // with TARGET: false, or show the first figure whose row has this text
   const sleep = ms => new Promise(r => setTimeout(r, ms));
   const linkTexts = () => [...document.querySelectorAll('a')]
       .map(a => a.textContent.trim()).filter(t => t);
@@ -112,7 +112,8 @@ WALK_JS = r"""
     return section;
   }
   async function walkRows(section, out, onlyFirst) {
-    const rows = [...document.querySelectorAll('tr')].filter(tr => tr.querySelector('td a'));
+    const rows = [...document.querySelectorAll('tr')].filter(tr => tr.querySelector('td a'))
+        .filter(tr => !onlyFirst || tr.innerText.includes(onlyFirst));
     out.rows.push([section, rows.map(r => r.innerText.trim().split(/\s+/).join(' '))]);
     for (const row of rows) {
       row.querySelector('td a').click();
@@ -123,7 +124,7 @@ WALK_JS = r"""
         fig.section = section;
         fig.row = row.innerText.trim().split(/\s+/).join(' ');
         out.figures[fig.path] = fig;
-        if (onlyFirst) return true;
+        if (onlyFirst !== false) return true;
       }
     }
     return false;
@@ -156,7 +157,7 @@ WALK_JS = r"""
       } else {
         const section = await openSection(TARGET[0], TARGET.length > 1 ? TARGET[1] : null);
         out.sections.push(section);
-        if (section && SHOW_FIRST) await walkSection(section, out, true);
+        if (section && SHOW !== false) await walkSection(section, out, SHOW);
       }
     } catch (err) { out.error = String(err); }
     const pre = document.createElement('pre');
@@ -170,11 +171,11 @@ WALK_JS = r"""
 """
 
 
-def _with_script(report, target=None, show_first=False):
+def _with_script(report, target=None, show=False):
     """A copy of ``report`` (next to it, so relative links still work) with WALK_JS appended."""
     text = Path(report).read_text(errors="replace")
     script = (WALK_JS.replace("__TARGET__", json.dumps(target))
-              .replace("__SHOW_FIRST__", json.dumps(show_first)))
+              .replace("__SHOW__", json.dumps(show)))
     cut = text.rfind("</body>")
     cut = len(text) if cut < 0 else cut
     fd, name = tempfile.mkstemp(suffix=".html", prefix=".walk-", dir=Path(report).parent)
@@ -202,11 +203,11 @@ def walk_report(report):
     return out
 
 
-def screenshot(report, dest, path=None, show_first_figure=False):
+def screenshot(report, dest, path=None, show=""):
     """PNG of the report's first page, or of the section ``path`` ([category, subcategory]),
-    with its first figure shown when ``show_first_figure``."""
+    showing the first figure whose table row contains the text ``show`` ("" = any)."""
     dest = Path(dest)
-    page = _with_script(report, target=path, show_first=show_first_figure) if path else None
+    page = _with_script(report, target=path, show=show) if path else None
     try:
         run_chromium((page or Path(report)).as_uri(), f"--screenshot={dest}")
     finally:

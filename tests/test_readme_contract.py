@@ -146,7 +146,7 @@ def test_report_in_chromium(report, contract):
     ARTEFACTS.mkdir(exist_ok=True)
     first = browser.screenshot(report, ARTEFACTS / "report_first_page.png")
     section = browser.screenshot(report, ARTEFACTS / f"report_{cell_types[-1]}.png",
-                                 path=["Cell types", cell_types[-1]], show_first_figure=True)
+                                 path=["Cell types", cell_types[-1]], show="embedding")
     for png in (first, section):
         assert browser.informative(png), f"{png} is blank"
     print(f"\nscreenshots: {first} {section} ({time.monotonic() - start:.1f} s in Chromium)")
