@@ -288,9 +288,11 @@ def copy_repository(dest, root=ROOT):
     return dest
 
 
-def user_env(clone):
+def user_env(clone, scratch=None):
     """The environment a user has after `source .venv/bin/activate` in the clone: this
-    process's environment without what the test session or its venv add."""
+    process's environment without what the test session or its venv add. With ``scratch``,
+    numba's cache goes there (its entries are per install path, so a temporary clone's would
+    only pile up in ~/.cache)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "TRITON_INTERPRET",
                         "PYTEST_CURRENT_TEST", "PYTEST_ADDOPTS", "PYTHONSTARTUP")}
@@ -302,6 +304,8 @@ def user_env(clone):
     # bytecode is compiled on first import instead of at install: the same files installed,
     # a shorter install
     env["PIP_NO_COMPILE"] = "1"
+    if scratch is not None:
+        env["NUMBA_CACHE_DIR"] = str(Path(scratch) / "numba_cache")
     return env
 
 
@@ -341,7 +345,7 @@ class Contract:
 
     def _run(self, block):
         start = time.monotonic()
-        env = user_env(self.clone)
+        env = user_env(self.clone, self.scratch)
         command = block.command()
         if block.covered_by is not None:
             return Result(block, f"(run verbatim by {block.covered_by})", 0, "", 0.0)
