@@ -79,9 +79,16 @@ def test_default_config_is_valid_and_complete():
     assert fc.selected_cell_types(config) == list(fc.CELL_TYPES)
     assert len(fc.CELL_TYPES) == 65
     assert set(config["stimuli"]) == {config["analysis"]["naturalistic"],
-                                      config["analysis"]["moving_edges"]}
+                                      config["analysis"]["moving_edges"],
+                                      config["analysis"]["flashes"]}
     kinds = {spec["kind"] for spec in config["stimuli"].values()}
-    assert kinds == {"photos", "moving_edges"}
+    assert kinds == {"photos", "moving_edges", "flashes"}
+    # the notebook's edge (ON, 19 columns/s, 90 deg) is one of the default set's edges
+    assert config["figures"]["edge_trace"] == {"intensity": 1, "speed": 19, "angle": 90,
+                                               "width": None}
+    assert 19 in config["stimuli"]["moving_edges"]["speeds"]
+    assert config["figures"]["fri_radius"] in config["stimuli"]["flashes"]["radius"]
+    assert config["ensemble"]["published_clusterings"] is None
     # the clustering parameters of flyvis's notebook 05
     assert config["umap"] == {"n_components": 2, "metric": "correlation", "n_neighbors": 5,
                               "min_dist": 0.105, "spread": 9.0, "n_epochs": 1500,
@@ -106,7 +113,8 @@ def _complete(config):
 
 def test_schema_defaults_are_filled():
     config = _complete({"stimuli": {"naturalistic": {"kind": "photos"},
-                                    "moving_edges": {"kind": "moving_edges"}}})
+                                    "moving_edges": {"kind": "moving_edges"},
+                                    "flashes": {"kind": "flashes"}}})
     assert config["ensemble"]["name"] == "synthetic"
     assert config["umap"]["n_neighbors"] == 5 and config["gmm"]["n_init"] == 100
     assert config["simulate"]["device"] == "cpu"
@@ -115,6 +123,10 @@ def test_schema_defaults_are_filled():
     assert config["stimuli"]["moving_edges"]["speeds"] == [2.4, 4.8, 9.7, 13, 19, 25]
     assert config["stimuli"]["moving_edges"]["t_pre"] == 1.0
     assert config["stimuli"]["naturalistic"]["n_movies"] == 6
+    # flyvis's flashes: 1 s grey, 1 s flash, 1 s grey at 1/200 s; ON/OFF, full field and r 6
+    flashes = config["stimuli"]["flashes"]
+    assert (flashes["t_pre"], flashes["t_stim"], flashes["dt"]) == (1.0, 1.0, 0.005)
+    assert flashes["radius"] == [-1, 6] and flashes["dynamic_range"] == [0, 1]
     # the generated ensembles' kinds: planted defaults to smaller random perturbations
     assert config["ensemble"]["synthetic"]["strength_sigma"] == 0.25
     assert config["ensemble"]["planted"]["strength_sigma"] == 0.1
@@ -670,7 +682,7 @@ def _fake_flyvis_ensemble(root, n=50):
 
 
 def test_dry_run_of_the_flow_0000_config(tmp_path):
-    """config/flyvis_flow_0000.yaml with its two paths set: 50 networks x 2 stimulus sets."""
+    """config/flyvis_flow_0000.yaml with its two paths set: 50 networks x 3 stimulus sets."""
     ensemble = _fake_flyvis_ensemble(tmp_path / "results" / "flow" / "0000")
     config = yaml.safe_load((ROOT / "config" / "flyvis_flow_0000.yaml").read_text())
     config["ensemble"]["path"] = str(ensemble)
@@ -679,10 +691,11 @@ def test_dry_run_of_the_flow_0000_config(tmp_path):
     path.write_text(yaml.safe_dump(config))
     checked = fc.load_config(DEFAULT, path)  # what snakemake runs: merged into the default
     assert fc.network_names(checked) == [f"{i:03d}" for i in range(50)]
-    assert fc.stimulus_sets(checked) == ["sintel", "moving_edges"]
+    assert fc.stimulus_sets(checked) == ["sintel", "moving_edges", "flashes"]
     assert checked["simulate"]["device"] == "cuda"
     proc = snakemake("-n", "--quiet", "rules", "--cores", "2", workdir=tmp_path / "work",
                      configfile=path)
     assert job_counts(proc.stdout) == {
-        "connectome": 1, "stimulus_set": 2, "simulate": 100, "norms": 1, "umap_jit": 1,
-        "cluster": 65, "tuning": 8, "summary": 1, "all": 1}
+        "connectome": 1, "stimulus_set": 3, "simulate": 150, "norms": 1, "umap_jit": 1,
+        "cluster": 65, "tuning": 8, "summary": 1, "all": 1, "fri": 1, "dsi": 1,
+        "ensemble_fri_dsi": 1, "stimulus_preview": 3}
