@@ -580,6 +580,10 @@ def test_user_movie_runs_through_the_whole_dag(tiny_run, tmp_path):
     assert (workdir / "results" / "stimuli" / "mine.png").read_bytes()[:4] == b"\x89PNG"
     table = pd.read_csv(workdir / "results" / "tiny" / "summary.csv")
     assert list(table["cell_type"]) == ["Mi1", "T4c"] and (table["n_networks"] == 6).all()
+    # the movie is an input of its set: a new movie rebuilds the set and what depends on it
+    np.save(workdir / "my_movie.npy", 1 - movie)  # NaN frames stay where they were
+    proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=path)
+    assert job_counts(proc.stdout + proc.stderr)["stimulus_set"] == 1
 
 
 def test_replaced_checkpoint_resimulates_its_network(tiny_run):

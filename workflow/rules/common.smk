@@ -124,6 +124,12 @@ def cell_type_outputs(cell_type):
     ]
 
 
+def user_file(wildcards):
+    """The user's movie of a stimulus set of kind `file` (an input of rule stimulus_set)."""
+    spec = config["stimuli"][wildcards.stimulus_set]
+    return [spec["path"]] if spec["kind"] == "file" else []
+
+
 def preview_outputs(stimulus_set):
     """The preview files of one stimulus set: PNG strip, and a GIF unless figures.preview.gif
     is false."""
