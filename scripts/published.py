@@ -8,11 +8,12 @@ from _job import start
 
 def main(snakemake):
     log = start(snakemake)
+    import matplotlib.pyplot as plt
+
     from flycluster.formats.clustering import read_clustering
     from flycluster.plots import save_figure
     from flycluster.plots.published import plot_published_side_by_side
     from flycluster.published import published_comparison_table, read_flyvis_clustering
-    import matplotlib.pyplot as plt
 
     p = snakemake.params
     folder = Path(p.folder)

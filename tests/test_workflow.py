@@ -250,7 +250,8 @@ def test_typo_in_any_section_names_the_key(section, typo):
     (lambda c: c.update(umpa={}), r"config key <top level>: Additional properties are not allowed \('umpa'"),
     (lambda c: c.update(cell_types="some"), r"config key cell_types: 'some' is not valid: expected 'all' or a list"),
     (lambda c: c["figures"]["edge_trace"].update(speed=2.4),
-     r"config key figures\.edge_trace\.speed: 2\.4 is not one of the speeds of stimulus set 'moving_edges' \(\[19, 25\]\)"),
+     r"config key figures\.edge_trace\.speed: 2\.4 is not one of the speeds of stimulus set "
+     r"'moving_edges' \(\[19, 25\]\)"),
     (lambda c: c["figures"].update(fri_radius=3),
      r"config key figures\.fri_radius: 3 is not one of the radii of stimulus set 'flashes'"),
     (lambda c: c["ensemble"].update(published_clusterings="/no/such/umap_and_clustering"),
