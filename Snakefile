@@ -32,6 +32,7 @@ include: "workflow/rules/stimuli.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/cluster.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/indices.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -79,9 +79,16 @@ def test_default_config_is_valid_and_complete():
     assert fc.selected_cell_types(config) == list(fc.CELL_TYPES)
     assert len(fc.CELL_TYPES) == 65
     assert set(config["stimuli"]) == {config["analysis"]["naturalistic"],
-                                      config["analysis"]["moving_edges"]}
+                                      config["analysis"]["moving_edges"],
+                                      config["analysis"]["flashes"]}
     kinds = {spec["kind"] for spec in config["stimuli"].values()}
-    assert kinds == {"photos", "moving_edges"}
+    assert kinds == {"photos", "moving_edges", "flashes"}
+    # the notebook's edge (ON, 19 columns/s, 90 deg) is one of the default set's edges
+    assert config["figures"]["edge_trace"] == {"intensity": 1, "speed": 19, "angle": 90,
+                                               "width": None}
+    assert 19 in config["stimuli"]["moving_edges"]["speeds"]
+    assert config["figures"]["fri_radius"] in config["stimuli"]["flashes"]["radius"]
+    assert config["ensemble"]["published_clusterings"] is None
     # the clustering parameters of flyvis's notebook 05
     assert config["umap"] == {"n_components": 2, "metric": "correlation", "n_neighbors": 5,
                               "min_dist": 0.105, "spread": 9.0, "n_epochs": 1500,
@@ -106,7 +113,8 @@ def _complete(config):
 
 def test_schema_defaults_are_filled():
     config = _complete({"stimuli": {"naturalistic": {"kind": "photos"},
-                                    "moving_edges": {"kind": "moving_edges"}}})
+                                    "moving_edges": {"kind": "moving_edges"},
+                                    "flashes": {"kind": "flashes"}}})
     assert config["ensemble"]["name"] == "synthetic"
     assert config["umap"]["n_neighbors"] == 5 and config["gmm"]["n_init"] == 100
     assert config["simulate"]["device"] == "cpu"
@@ -115,6 +123,10 @@ def test_schema_defaults_are_filled():
     assert config["stimuli"]["moving_edges"]["speeds"] == [2.4, 4.8, 9.7, 13, 19, 25]
     assert config["stimuli"]["moving_edges"]["t_pre"] == 1.0
     assert config["stimuli"]["naturalistic"]["n_movies"] == 6
+    # flyvis's flashes: 1 s grey, 1 s flash, 1 s grey at 1/200 s; ON/OFF, full field and r 6
+    flashes = config["stimuli"]["flashes"]
+    assert (flashes["t_pre"], flashes["t_stim"], flashes["dt"]) == (1.0, 1.0, 0.005)
+    assert flashes["radius"] == [-1, 6] and flashes["dynamic_range"] == [0, 1]
     # the generated ensembles' kinds: planted defaults to smaller random perturbations
     assert config["ensemble"]["synthetic"]["strength_sigma"] == 0.25
     assert config["ensemble"]["planted"]["strength_sigma"] == 0.1
@@ -171,7 +183,7 @@ def test_schema_forbids_unknown_keys_everywhere_and_documents_stimulus_keys():
             continue
         if sub.get("type") == "object" and path != ("properties", "stimuli"):
             assert sub.get("additionalProperties") is False, path
-    for kind in ("photos", "sintel", "moving_edges", "flashes"):
+    for kind in ("photos", "sintel", "moving_edges", "flashes", "file"):
         for key, prop in schema["$defs"][kind]["properties"].items():
             ref = prop.get("$ref", "").removeprefix("#/$defs/")
             text = prop.get("description") or schema["$defs"].get(ref, {}).get("description")
@@ -198,6 +210,10 @@ TYPOS = [
     (("stability", "repeat_gmm"), "ninit"),
     (("cluster",), "thread"),
     (("figures",), "dpi_png"),
+    (("figures", "edge_trace"), "speeds"),
+    (("figures", "preview"), "nframes"),
+    (("stimuli", "flashes"), "radii"),
+    (("stimuli", "mine"), "dtt"),
 ]
 
 
@@ -206,6 +222,7 @@ def test_typo_in_any_section_names_the_key(section, typo):
     config = copy.deepcopy(_default())
     config["stimuli"]["flash"] = {"kind": "flashes"}
     config["stimuli"]["sintel"] = {"kind": "sintel", "root": "/data/MPI-Sintel"}
+    config["stimuli"]["mine"] = {"kind": "file", "path": "my_movie.npy", "dt": 0.01}
     node = config
     for key in section:
         node = node.setdefault(key, {})
@@ -232,6 +249,17 @@ def test_typo_in_any_section_names_the_key(section, typo):
     (lambda c: c["ensemble"].update(kind="flyvis"), r"config key ensemble\.path: required"),
     (lambda c: c.update(umpa={}), r"config key <top level>: Additional properties are not allowed \('umpa'"),
     (lambda c: c.update(cell_types="some"), r"config key cell_types: 'some' is not valid: expected 'all' or a list"),
+    (lambda c: c["figures"]["edge_trace"].update(speed=2.4),
+     r"config key figures\.edge_trace\.speed: 2\.4 is not one of the speeds of stimulus set "
+     r"'moving_edges' \(\[19, 25\]\)"),
+    (lambda c: c["figures"].update(fri_radius=3),
+     r"config key figures\.fri_radius: 3 is not one of the radii of stimulus set 'flashes'"),
+    (lambda c: c["ensemble"].update(published_clusterings="/no/such/umap_and_clustering"),
+     r"config key ensemble\.published_clusterings: /no/such/umap_and_clustering is not a folder"),
+    (lambda c: c["stimuli"].update(mine={"kind": "file"}),
+     r"config key stimuli\.mine: 'path' is a required property"),
+    (lambda c: c["analysis"].update(flashes="moving_edges"),
+     r"config key analysis\.flashes: stimulus set 'moving_edges' is of kind 'moving_edges', expected 'flashes'"),
 ])
 def test_bad_config_names_the_key(change, message):
     config = copy.deepcopy(_default())
@@ -304,9 +332,10 @@ def test_dry_run_of_the_default_config(tmp_path):
     config = fc.load_config(DEFAULT)
     n_networks = config["ensemble"]["n_networks"]
     assert counts == {
-        "connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 2,
-        "simulate": 2 * n_networks, "norms": 1, "umap_jit": 1, "cluster": 65, "tuning": 8,
-        "summary": 1, "all": 1,
+        "connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 3,
+        "simulate": 3 * n_networks, "norms": 1, "umap_jit": 1, "cluster": 65, "tuning": 8,
+        "summary": 1, "all": 1, "fri": 1, "dsi": 1, "ensemble_fri_dsi": 1,
+        "stimulus_preview": 3,
     }
 
 
@@ -334,11 +363,24 @@ def test_bad_config_stops_the_workflow_with_the_key(tmp_path):
 # -- end to end on a tiny config ---------------------------------------------------------------
 
 
+PUBLISHED = ROOT / "tests" / "fixtures" / "published" / "umap_and_clustering"
+
+
+def run_config(workdir) -> Path:
+    """The tiny config of the tiny run: tiny.yaml with flyvis's published clusterings (the
+    fixture pickles of T4c and Mi1, written by flyvis's own code) compared."""
+    return workdir.parent / f"{workdir.name}.yaml"
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny")
-    proc = snakemake("--cores", "2", workdir=workdir, configfile=TINY, timeout=900)
-    config = fc.load_config(TINY)
+    config = yaml.safe_load(TINY.read_text())
+    config["ensemble"]["published_clusterings"] = str(PUBLISHED)
+    run_config(workdir).write_text(yaml.safe_dump(config))
+    proc = snakemake("--cores", "2", workdir=workdir, configfile=run_config(workdir),
+                     timeout=900)
+    config = fc.load_config(TINY, run_config(workdir))
     return workdir, config, proc
 
 
@@ -347,9 +389,10 @@ def test_tiny_run_outputs(tiny_run):
     results = workdir / "results" / "tiny"
     networks = [f"{i:03d}" for i in range(6)]
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts == {"connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 2,
-                      "simulate": 12, "norms": 1, "umap_jit": 1, "cluster": 2, "tuning": 1,
-                      "summary": 1, "all": 1}
+    assert counts == {"connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 3,
+                      "simulate": 18, "norms": 1, "umap_jit": 1, "cluster": 2, "tuning": 1,
+                      "summary": 1, "all": 1, "fri": 1, "dsi": 1, "ensemble_fri_dsi": 1,
+                      "stimulus_preview": 3, "published": 1}
 
     # response files: one per (network, stimulus set), labelled
     stim = xr.open_dataset(workdir / "resources" / "stimuli" / "naturalistic.nc")
@@ -394,6 +437,34 @@ def test_tiny_run_outputs(tiny_run):
                 assert path.read_bytes()[:4] == magic
     assert (results / "figures" / "T4c" / "tuning.pdf").is_file()
     assert not (results / "figures" / "Mi1" / "tuning.png").exists()
+    # issue 12: moving-edge traces, ensemble tuning and FRI panel of the tuning cell type,
+    # the published side-by-side of every cell type, the ensemble FRI/DSI figure
+    for name in ("tuning_ensemble", "edge_traces", "fri"):
+        for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
+            assert (results / "figures" / "T4c" / f"{name}.{ext}").read_bytes()[:4] == magic
+        assert not (results / "figures" / "Mi1" / f"{name}.png").exists()
+    for cell_type in ("T4c", "Mi1"):
+        assert (results / "figures" / cell_type / "published.png").read_bytes()[:4] == b"\x89PNG"
+    assert (results / "figures" / "ensemble_fri_dsi.png").read_bytes()[:4] == b"\x89PNG"
+    with xr.open_dataset(results / "fri.nc") as ds:
+        fri = ds["fri"]
+        assert fri.dims == ("network", "cell_type") and fri.shape == (6, 65)
+        assert list(fri["network"].values) == networks
+        assert np.isfinite(fri.values).all() and (np.abs(fri.values) <= 1).all()
+        assert fri.attrs["radius"] == 6 and fri.attrs["t_stim"] == 0.5
+        assert float(fri.std()) > 0  # cell types differ in contrast preference
+        # fly photoreceptors depolarise to light (KNOWN_POLARITY: ON) and the lamina's L1-L3
+        # are OFF cells (they receive the photoreceptors' sign-inverting histamine synapses):
+        # the connectome's signs give this in every network, even randomly perturbed
+        assert (fri.sel(cell_type=["R1", "R2", "R3", "R4", "R5", "R6"]).values > 0).all()
+        assert (fri.sel(cell_type=["L1", "L2", "L3"]).values < 0).all()
+    with xr.open_dataset(results / "dsi.nc") as ds:
+        dsi = ds["dsi"]
+        assert dsi.dims == ("network", "intensity", "cell_type") and dsi.shape == (6, 2, 65)
+        assert np.isfinite(dsi.values).all() and ((dsi >= 0) & (dsi <= 1)).all()
+    for stimulus_set in ("naturalistic", "edges", "flashes"):
+        assert (workdir / "results" / "stimuli" / f"{stimulus_set}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (workdir / "results" / "stimuli" / f"{stimulus_set}.gif").read_bytes()[:3] == b"GIF"
 
     table = pd.read_csv(results / "summary.csv")
     assert list(table["cell_type"]) == ["Mi1", "T4c"]  # connectome order
@@ -403,6 +474,19 @@ def test_tiny_run_outputs(tiny_run):
         with xr.open_dataset(results / "clustering" / f"{row.cell_type}.nc") as ds:
             assert row.n_clusters == ds.attrs["n_clusters"]
     assert (results / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    # flyvis's published clusterings (fixture pickles of 12 networks named 000..011): the
+    # comparison columns, over our 6 networks
+    assert {"published_k", "our_k", "ari", "n_compared", "same_k_range"} <= set(table.columns)
+    published = table.set_index("cell_type")
+    from flycluster.published import read_flyvis_clustering
+
+    for cell_type in ("T4c", "Mi1"):
+        chosen = read_flyvis_clustering(PUBLISHED / f"{cell_type}.pickle").attrs["n_clusters"]
+        assert published.loc[cell_type, "published_k"] == chosen
+    assert (published["our_k"] == published["n_clusters"]).all()
+    assert (published["n_compared"] > 0).all()
+    assert not published.loc["T4c", "same_k_range"]  # flyvis's [2, 3, 3, 4, 5] vs our 1..3
+    assert published["ari"].between(-1, 1).all() or published["ari"].isna().any()
     # logs and benchmarks of every rule, in one place
     logs = workdir / "logs"
     assert (logs / "tiny" / "cluster" / "T4c.log").is_file()
@@ -413,7 +497,7 @@ def test_tiny_run_outputs(tiny_run):
 
 def test_second_run_has_nothing_to_do(tiny_run):
     workdir, _, _ = tiny_run
-    proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=TINY)
+    proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=run_config(workdir))
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
@@ -429,7 +513,7 @@ def test_rerun_one_cell_type(tiny_run):
 
     # by its short target name, forcing its clustering to be recomputed
     proc = snakemake("--cores", "2", "T4c", "--forcerun", "cluster", workdir=workdir,
-                     configfile=TINY)
+                     configfile=run_config(workdir))
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts == {"cluster": 1, "tuning": 1, "T4c": 1}  # cluster draws the figures too
     assert {p: p.stat().st_mtime_ns for p in others} == before
@@ -439,18 +523,18 @@ def test_rerun_one_cell_type(tiny_run):
     # by its output file
     t4c.unlink()
     proc = snakemake("--cores", "2", str(t4c.relative_to(workdir)), workdir=workdir,
-                     configfile=TINY)
+                     configfile=run_config(workdir))
     assert job_counts(proc.stdout + proc.stderr) == {"cluster": 1}
     # the recomputed file is byte-identical (seeded), so snakemake (which compares checksums
     # of newer inputs) has nothing left to redo downstream
-    proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=TINY)
+    proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=run_config(workdir))
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
 def test_report(tiny_run):
     workdir, _, _ = tiny_run
     report = workdir / "report.html"
-    snakemake("--report", str(report), workdir=workdir, configfile=TINY)
+    snakemake("--report", str(report), workdir=workdir, configfile=run_config(workdir))
     text = report.read_text(errors="replace")
     # every figure, captioned (the caption names its cell type), grouped by cell type
     for cell_type in ("T4c", "Mi1"):
@@ -458,8 +542,58 @@ def test_report(tiny_run):
             assert f"results/tiny/figures/{cell_type}/{name}.png" in text
     assert "results/tiny/figures/T4c/tuning.png" in text
     assert "Direction tuning of <strong>T4c</strong>" in text
+    for name in ("tuning_ensemble", "edge_traces", "fri"):
+        assert f"results/tiny/figures/T4c/{name}.png" in text
+    assert "Responses of the central <strong>T4c</strong> cell to one moving edge" in text
+    assert "Flash response index (FRI" in text and "of <strong>T4c</strong>" in text
+    for cell_type in ("T4c", "Mi1"):
+        assert f"results/tiny/figures/{cell_type}/published.png" in text
+    assert "results/tiny/figures/ensemble_fri_dsi.png" in text
+    assert "results/stimuli/flashes.png" in text and "results/stimuli/naturalistic.gif" in text
+    assert "Stimulus set <strong>edges</strong>" in text
     assert '"cell type": "Mi1"' in text
     assert "results/tiny/summary.csv" in text and "results/tiny/summary.png" in text
+
+
+def test_user_movie_runs_through_the_whole_dag(tiny_run, tmp_path):
+    """A `file` stimulus set (the user's own .npy movie on the lattice) as the naturalistic
+    set: built, previewed, simulated, normalised, clustered and summarised. Run in a copy of
+    the tiny run, so only what depends on the movie is made."""
+    import shutil
+
+    workdir = tmp_path / "work"
+    shutil.copytree(tiny_run[0], workdir, symlinks=True)
+    rng = np.random.default_rng(0)
+    movie = rng.uniform(0.2, 0.8, size=(4, 30, 61)).astype(np.float32)  # extent 4: 61 hexals
+    movie[3, 20:] = np.nan  # a shorter last sample (trailing NaN frames)
+    np.save(workdir / "my_movie.npy", movie)
+    config = yaml.safe_load(run_config(tiny_run[0]).read_text())
+    config["stimuli"]["mine"] = {"kind": "file", "path": "my_movie.npy", "dt": 0.01,
+                                 "t_fade_in": 0.5, "extent": 4}
+    config["analysis"]["naturalistic"] = "mine"
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake("--cores", "2", workdir=workdir, configfile=path, timeout=600)
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts == {"stimulus_set": 1, "stimulus_preview": 1, "simulate": 6, "norms": 1,
+                      "cluster": 2, "tuning": 1, "summary": 1, "published": 1, "all": 1}
+    stim = xr.open_dataset(workdir / "resources" / "stimuli" / "mine.nc")
+    with stim:
+        assert stim.sizes["sample"] == 4 and stim.attrs["stimulus_set"] == "mine"
+        assert list(stim["frames"].values) == [30, 30, 30, 20]
+    with xr.open_dataset(workdir / "results" / "tiny" / "responses" / "mine" / "002.nc") as ds:
+        assert ds["responses"].dims == ("sample", "frame", "cell_type")
+        assert ds.sizes["sample"] == 4 and ds.attrs["stimulus_set"] == "mine"
+        assert np.isfinite(ds["responses"].values[:3]).all()
+    with xr.open_dataset(workdir / "results" / "tiny" / "clustering" / "T4c.nc") as ds:
+        assert ds.attrs["stimulus_set"] == "mine" and ds["embedding"].shape == (6, 2)
+    assert (workdir / "results" / "stimuli" / "mine.png").read_bytes()[:4] == b"\x89PNG"
+    table = pd.read_csv(workdir / "results" / "tiny" / "summary.csv")
+    assert list(table["cell_type"]) == ["Mi1", "T4c"] and (table["n_networks"] == 6).all()
+    # the movie is an input of its set: a new movie rebuilds the set and what depends on it
+    np.save(workdir / "my_movie.npy", 1 - movie)  # NaN frames stay where they were
+    proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=path)
+    assert job_counts(proc.stdout + proc.stderr)["stimulus_set"] == 1
 
 
 def test_replaced_checkpoint_resimulates_its_network(tiny_run):
@@ -473,17 +607,18 @@ def test_replaced_checkpoint_resimulates_its_network(tiny_run):
     try:
         # another network's parameters, written as a retrained checkpoint would be
         checkpoint.write_bytes((ensemble / "004" / "chkpts" / "chkpt_00000").read_bytes())
-        proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=TINY)
+        proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=run_config(workdir))
     finally:
         checkpoint.write_bytes(original)
         os.utime(checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     out = proc.stdout + proc.stderr
-    assert job_counts(out) == {"simulate": 2, "norms": 1, "cluster": 2, "tuning": 1,
-                               "summary": 1, "all": 1}
+    assert job_counts(out) == {"simulate": 3, "norms": 1, "cluster": 2, "tuning": 1,
+                               "summary": 1, "all": 1, "fri": 1, "dsi": 1,
+                               "ensemble_fri_dsi": 1, "published": 1}
     simulated = set(re.findall(
         r"rule simulate:\n(?:    .*\n)*?    output: results/tiny/responses/(\w+)/(\d+)\.nc", out))
-    assert simulated == {("naturalistic", "003"), ("edges", "003")}, out[-3000:]
-    proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=TINY)
+    assert simulated == {("naturalistic", "003"), ("edges", "003"), ("flashes", "003")}, out[-3000:]
+    proc = snakemake("-n", "--cores", "2", workdir=workdir, configfile=run_config(workdir))
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
@@ -514,7 +649,7 @@ def test_best_checkpoint_of_a_flyvis_network_is_the_simulate_input(tmp_path):
 def test_configfile_is_merged_into_the_default(tmp_path):
     """--configfile merges into config/config.yaml as snakemake documents: a file naming only
     the cell types and the ensemble size keeps every other default; the stimulus sets run are
-    the ones analysis names (here the default's two)."""
+    the ones analysis names (here the default's three)."""
     small = tmp_path / "small.yaml"
     small.write_text(yaml.safe_dump({"cell_types": ["T4c"], "ensemble": {"n_networks": 8}}))
     merged = fc.load_config(DEFAULT, small)
@@ -523,8 +658,9 @@ def test_configfile_is_merged_into_the_default(tmp_path):
     proc = snakemake("-n", "--quiet", "rules", "--cores", "2", workdir=tmp_path / "work",
                      configfile=small)
     assert job_counts(proc.stdout) == {
-        "connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 2, "simulate": 16,
-        "norms": 1, "umap_jit": 1, "cluster": 1, "tuning": 1, "summary": 1, "all": 1}
+        "connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 3, "simulate": 24,
+        "norms": 1, "umap_jit": 1, "cluster": 1, "tuning": 1, "summary": 1, "all": 1,
+        "fri": 1, "dsi": 1, "ensemble_fri_dsi": 1, "stimulus_preview": 3}
 
 
 def test_usable_as_a_module_of_another_workflow(tmp_path):
@@ -546,9 +682,11 @@ def test_usable_as_a_module_of_another_workflow(tmp_path):
     counts = job_counts(proc.stdout)
     assert counts == {
         "flycluster_connectome": 1, "flycluster_synthetic_ensemble": 1,
-        "flycluster_stimulus_set": 2, "flycluster_simulate": 14, "flycluster_norms": 1,
+        "flycluster_stimulus_set": 3, "flycluster_simulate": 21, "flycluster_norms": 1,
         "flycluster_umap_jit": 1, "flycluster_cluster": 2, "flycluster_tuning": 1,
-        "flycluster_summary": 1, "flycluster_all": 1}
+        "flycluster_summary": 1, "flycluster_all": 1, "flycluster_fri": 1,
+        "flycluster_dsi": 1, "flycluster_ensemble_fri_dsi": 1,
+        "flycluster_stimulus_preview": 3}
 
 
 def _fake_flyvis_ensemble(root, n=50):
@@ -561,7 +699,7 @@ def _fake_flyvis_ensemble(root, n=50):
 
 
 def test_dry_run_of_the_flow_0000_config(tmp_path):
-    """config/flyvis_flow_0000.yaml with its two paths set: 50 networks x 2 stimulus sets."""
+    """config/flyvis_flow_0000.yaml with its two paths set: 50 networks x 3 stimulus sets."""
     ensemble = _fake_flyvis_ensemble(tmp_path / "results" / "flow" / "0000")
     config = yaml.safe_load((ROOT / "config" / "flyvis_flow_0000.yaml").read_text())
     config["ensemble"]["path"] = str(ensemble)
@@ -570,10 +708,11 @@ def test_dry_run_of_the_flow_0000_config(tmp_path):
     path.write_text(yaml.safe_dump(config))
     checked = fc.load_config(DEFAULT, path)  # what snakemake runs: merged into the default
     assert fc.network_names(checked) == [f"{i:03d}" for i in range(50)]
-    assert fc.stimulus_sets(checked) == ["sintel", "moving_edges"]
+    assert fc.stimulus_sets(checked) == ["sintel", "moving_edges", "flashes"]
     assert checked["simulate"]["device"] == "cuda"
     proc = snakemake("-n", "--quiet", "rules", "--cores", "2", workdir=tmp_path / "work",
                      configfile=path)
     assert job_counts(proc.stdout) == {
-        "connectome": 1, "stimulus_set": 2, "simulate": 100, "norms": 1, "umap_jit": 1,
-        "cluster": 65, "tuning": 8, "summary": 1, "all": 1}
+        "connectome": 1, "stimulus_set": 3, "simulate": 150, "norms": 1, "umap_jit": 1,
+        "cluster": 65, "tuning": 8, "summary": 1, "all": 1, "fri": 1, "dsi": 1,
+        "ensemble_fri_dsi": 1, "stimulus_preview": 3}

@@ -90,15 +90,44 @@ def _check_names(names, key, known=CELL_TYPES):
 
 
 #: Stimulus kinds each analysis role accepts.
-ANALYSIS_KINDS = {"naturalistic": ("photos", "sintel"), "moving_edges": ("moving_edges",)}
+ANALYSIS_KINDS = {"naturalistic": ("photos", "sintel", "file"),
+                  "moving_edges": ("moving_edges",), "flashes": ("flashes",)}
 
 
 def stimulus_sets(config: dict) -> list[str]:
     """The stimulus sets the workflow builds and simulates: those the analysis names
-    (``analysis.naturalistic`` and ``analysis.moving_edges``); other sets under ``stimuli`` are
-    a catalog to choose from."""
-    names = (config["analysis"]["naturalistic"], config["analysis"]["moving_edges"])
+    (``analysis.naturalistic``, ``analysis.moving_edges``, ``analysis.flashes``); other sets
+    under ``stimuli`` are a catalog to choose from."""
+    names = (config["analysis"][role] for role in ANALYSIS_KINDS)
     return list(dict.fromkeys(name for name in names if name is not None))
+
+
+def _check_figure_selection(config: dict):
+    """figures.edge_trace must name an edge of the moving-edge set, figures.fri_radius a radius
+    of the flash set (else the figure job would fail after the simulations)."""
+    analysis, figures = config["analysis"], config["figures"]
+    if analysis["moving_edges"] is not None:
+        spec = config["stimuli"][analysis["moving_edges"]]
+        edge = figures["edge_trace"]
+        for key, values in (("intensity", "intensities"), ("speed", "speeds"),
+                            ("angle", "angles"), ("width", "widths")):
+            if key == "width" and edge["width"] is None:
+                if len(spec["widths"]) > 1:
+                    raise ConfigError(
+                        "config key figures.edge_trace.width: null, but stimulus set "
+                        f"{analysis['moving_edges']!r} has several widths {spec['widths']}; "
+                        "name one")
+                continue
+            if not any(abs(float(edge[key]) - float(v)) < 1e-9 for v in spec[values]):
+                raise ConfigError(
+                    f"config key figures.edge_trace.{key}: {edge[key]} is not one of the "
+                    f"{values} of stimulus set {analysis['moving_edges']!r} ({spec[values]})")
+    if analysis["flashes"] is not None:
+        spec = config["stimuli"][analysis["flashes"]]
+        if figures["fri_radius"] not in spec["radius"]:
+            raise ConfigError(
+                f"config key figures.fri_radius: {figures['fri_radius']} is not one of the "
+                f"radii of stimulus set {analysis['flashes']!r} ({spec['radius']})")
 
 
 def check_config(config: dict, known_cell_types=CELL_TYPES) -> dict:
@@ -139,6 +168,12 @@ def check_config(config: dict, known_cell_types=CELL_TYPES) -> dict:
             raise ConfigError(f"config key stimuli.{name}.extent: {spec['extent']} differs from "
                               f"connectome.extent = {extent}; the stimulus must cover the "
                               "network's eye (set both to the same radius)")
+    _check_figure_selection(config)
+    published = config["ensemble"]["published_clusterings"]
+    if published is not None and not Path(published).is_dir():
+        raise ConfigError(f"config key ensemble.published_clusterings: {published} is not a "
+                          "folder (expected flyvis's umap_and_clustering/ folder with one "
+                          "<cell type>.pickle per cell type)")
 
     ensemble = config["ensemble"]
     n_neighbors = config["umap"]["n_neighbors"]

@@ -38,6 +38,8 @@ TUNING_CELL_TYPES = fc.tuning_cell_types(config)
 STIMULUS_SETS = fc.stimulus_sets(config)
 NATURALISTIC = config["analysis"]["naturalistic"]
 MOVING_EDGES = config["analysis"]["moving_edges"]
+FLASHES = config["analysis"]["flashes"]
+PUBLISHED = config["ensemble"]["published_clusterings"]
 USE_GPU = config["simulate"]["device"] == "cuda"
 
 
@@ -105,15 +107,56 @@ def planted_groups_file():
     return []
 
 
+def tuning_figures():
+    """The figures rule tuning draws per tuning cell type (the FRI panel needs flashes)."""
+    names = ["tuning", "tuning_ensemble", "edge_traces"]
+    return names + ["fri"] if FLASHES else names
+
+
 def cell_type_outputs(cell_type):
     """Everything made for one cell type: its clustering file and figures."""
     figures = f"results/{ENSEMBLE}/figures/{cell_type}"
     names = ["embedding", "traces"]
     if cell_type in TUNING_CELL_TYPES:
-        names.append("tuning")
+        names += tuning_figures()
     return [f"results/{ENSEMBLE}/clustering/{cell_type}.nc"] + [
         f"{figures}/{name}.{ext}" for name in names for ext in ("png", "pdf")
     ]
+
+
+def user_file(wildcards):
+    """The user's movie of a stimulus set of kind `file` (an input of rule stimulus_set)."""
+    spec = config["stimuli"][wildcards.stimulus_set]
+    return [spec["path"]] if spec["kind"] == "file" else []
+
+
+def preview_outputs(stimulus_set):
+    """The preview files of one stimulus set: PNG strip, and a GIF unless figures.preview.gif
+    is false."""
+    exts = ["png", "gif"] if config["figures"]["preview"]["gif"] else ["png"]
+    return [f"results/stimuli/{stimulus_set}.{ext}" for ext in exts]
+
+
+def ensemble_outputs():
+    """Ensemble-level outputs of issue 12: FRI, DSI, their figure, the published side-by-side."""
+    base = f"results/{ENSEMBLE}"
+    outputs = []
+    if FLASHES:
+        outputs.append(f"{base}/fri.nc")
+    if MOVING_EDGES:
+        outputs.append(f"{base}/dsi.nc")
+    if FLASHES and MOVING_EDGES:
+        outputs += [f"{base}/figures/ensemble_fri_dsi.{ext}" for ext in ("png", "pdf")]
+    if PUBLISHED:
+        outputs.append(f"{base}/published.csv")
+        outputs += [
+            f"{base}/figures/{cell_type}/published.{ext}"
+            for cell_type in CELL_TYPES
+            for ext in ("png", "pdf")
+        ]
+    for stimulus_set in STIMULUS_SETS:
+        outputs += preview_outputs(stimulus_set)
+    return outputs
 
 
 def final_outputs():
@@ -126,4 +169,38 @@ def final_outputs():
     ]
     for cell_type in CELL_TYPES:
         outputs += cell_type_outputs(cell_type)
+    return outputs + ensemble_outputs()
+
+
+# What rule tuning reads and draws; the FRI panel only when a flash set is analysed.
+TUNING_CAPTIONS = {
+    "tuning": "direction tuning",
+    "tuning_ensemble": "ensemble direction tuning",
+    "edge_traces": "moving-edge traces",
+    "fri": "flash response index",
+}
+
+
+def tuning_inputs():
+    inputs = {
+        "clustering": "results/{ensemble}/clustering/{cell_type}.nc",
+        "responses": response_files(MOVING_EDGES),
+    }
+    if FLASHES:
+        inputs.update(fri="results/{ensemble}/fri.nc", connectome=CONNECTOME)
+    return inputs
+
+
+def tuning_outputs():
+    outputs = {}
+    for name in tuning_figures():
+        figure = f"results/{{ensemble}}/figures/{{cell_type}}/{name}"
+        outputs[name] = report(
+            f"{figure}.png",
+            caption=f"../report/{name}.rst",
+            category="Cell types",
+            subcategory="{cell_type}",
+            labels={"cell type": "{cell_type}", "figure": TUNING_CAPTIONS[name]},
+        )
+        outputs[f"{name}_pdf"] = f"{figure}.pdf"
     return outputs

@@ -1,17 +1,12 @@
-# The embedding and trace figures of each cell type are drawn by rule cluster.
+# The embedding and trace figures of each cell type are drawn by rule cluster. Rule tuning
+# draws the moving-edge and flash figures of a tuning cell type in one process (it reads the
+# moving-edge files once): polar tuning per cluster and of the whole ensemble, the traces of
+# figures.edge_trace per cluster, and the FRI of the type and its inputs per cluster.
 rule tuning:
     input:
-        clustering="results/{ensemble}/clustering/{cell_type}.nc",
-        responses=response_files(MOVING_EDGES),
+        **tuning_inputs(),
     output:
-        tuning=report(
-            "results/{ensemble}/figures/{cell_type}/tuning.png",
-            caption="../report/tuning.rst",
-            category="Cell types",
-            subcategory="{cell_type}",
-            labels={"cell type": "{cell_type}", "figure": "direction tuning"},
-        ),
-        tuning_pdf="results/{ensemble}/figures/{cell_type}/tuning.pdf",
+        **tuning_outputs(),
     log:
         "logs/{ensemble}/tuning/{cell_type}.log",
     benchmark:
@@ -23,5 +18,7 @@ rule tuning:
     threads: 1
     params:
         dpi=config["figures"]["dpi"],
+        edge_trace=config["figures"]["edge_trace"],
+        extent=config["connectome"]["extent"],
     script:
         "../../scripts/tuning.py"

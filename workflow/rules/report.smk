@@ -4,6 +4,7 @@ rule summary:
             "results/{{ensemble}}/clustering/{cell_type}.nc", cell_type=CELL_TYPES
         ),
         planted_groups=planted_groups_file(),
+        published=[f"results/{ENSEMBLE}/published.csv"] if PUBLISHED else [],
     output:
         table=report(
             "results/{ensemble}/summary.csv",

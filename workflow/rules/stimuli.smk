@@ -1,4 +1,7 @@
+# A `file` set (the user's movie) has that file as input: a changed movie rebuilds the set.
 rule stimulus_set:
+    input:
+        user_file,
     output:
         "resources/stimuli/{stimulus_set}.nc",
     log:

@@ -15,7 +15,7 @@ __all__ = ["KINDS", "build_stimulus_set", "check_spec"]
 
 #: The stimulus kinds; each has its sub-schema (keys, types, ranges, defaults, units) under
 #: ``$defs/<kind>`` of the configuration schema (:mod:`flycluster.config_schema`).
-KINDS = ("photos", "sintel", "moving_edges", "flashes")
+KINDS = ("photos", "sintel", "moving_edges", "flashes", "file")
 
 
 def check_spec(name: str, spec: dict) -> tuple[str, dict]:
@@ -40,7 +40,8 @@ def check_spec(name: str, spec: dict) -> tuple[str, dict]:
 def build_stimulus_set(name: str, spec: dict, random_state: int = 0):
     """Build stimulus set ``name`` from ``spec``; returns an xarray.Dataset (stimulus-file layout).
 
-    ``random_state`` seeds the photo set's self-motion; other kinds are deterministic.
+    ``random_state`` seeds the photo set's self-motion; other kinds are deterministic. Kind
+    ``file`` reads a user's movie (:func:`flycluster.stimuli.user_file.load_user_stimulus`).
     Write the result with :func:`flycluster.stimuli.io.write_stimulus`.
     """
     kind, p = check_spec(name, spec)
@@ -71,6 +72,12 @@ def build_stimulus_set(name: str, spec: dict, random_state: int = 0):
                                 flip_axes=p["flip_axes"], n_rotations=p["n_rotations"],
                                 dt=p["dt"], t_fade_in=p["t_fade_in"], extent=p["extent"],
                                 kernel_size=p["kernel_size"], spec=provenance)
+    if kind == "file":
+        from flycluster.stimuli.user_file import load_user_stimulus
+
+        return load_user_stimulus(p["path"], dt=p["dt"], stimulus_set=name, extent=p["extent"],
+                                  t_pre=p["t_pre"], t_fade_in=p["t_fade_in"],
+                                  kernel_size=p["kernel_size"])
     from flycluster.stimuli import edges
 
     if kind == "moving_edges":
