@@ -259,6 +259,34 @@ SETUPS = {
                                 for g in range(3)]).astype(np.float32)
             task_error = rng.random(12)
             """)),
+    "issue12": Setup("python", (
+        "`tuning`, `published`, `write_stimulus` imported; `responses`, seeded random flash "
+        "responses of 3 networks on flyvis's flash set; a flyvis clustering pickle at "
+        "flow/0000/umap_and_clustering/T4c.pickle (tests/fixtures/published) and `ours`, it read "
+        "back; `my_movie.npy`, 2 random movies of 10 frames on 721 hexals; a results/stimuli folder"),
+        code=textwrap.dedent("""\
+            import os
+            import shutil
+            from pathlib import Path
+            import numpy as np
+            import xarray as xr
+            from flycluster import published, tuning
+            from flycluster.stimuli import flashes, write_stimulus
+            clone = Path(os.environ["VIRTUAL_ENV"]).parent
+            stim = flashes()
+            rng = np.random.default_rng(0)
+            coords = {k: v for k, v in stim.coords.items() if set(v.dims) <= {"sample", "frame"}}
+            responses = xr.DataArray(
+                rng.standard_normal((3, stim.sizes["sample"], stim.sizes["frame"])).astype(np.float32),
+                dims=("network", "sample", "frame"), coords=coords)
+            folder = Path("flow/0000/umap_and_clustering")
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(clone / "tests" / "fixtures" / "published" / "umap_and_clustering" / "T4c.pickle",
+                        folder / "T4c.pickle")
+            ours = published.read_flyvis_clustering(folder / "T4c.pickle")
+            np.save("my_movie.npy", rng.random((2, 10, 721), dtype=np.float32))
+            Path("results/stimuli").mkdir(parents=True, exist_ok=True)
+            """)),
     "flow_0000_standin": Setup("shell", _flow_0000_standin.__doc__, prepare=_flow_0000_standin),
 }
 
