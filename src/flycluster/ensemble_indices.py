@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 
 __all__ = ["read_all_cell_types", "ensemble_fri", "ensemble_dsi", "write_index", "read_index"]
