@@ -36,7 +36,6 @@ def main(argv=None):
     import yaml
 
     torch.set_num_threads(args.threads)
-    from flycluster.connectome import load_connectome
     from flycluster.training.ensemble import train_network
 
     doc = yaml.safe_load(open(args.options))
@@ -49,7 +48,7 @@ def main(argv=None):
     logging.getLogger("flycluster.training").info("options: %s", options)
     t0 = time.time()
     result = train_network(args.work, args.dest, args.index, options, seed=seed,
-                           analysis_connectome=load_connectome(extent=args.analysis_extent),
+                           analysis_extent=args.analysis_extent,
                            device=args.device, log_every=args.log_every)
     print(f"trained {len(result.train_loss)} iterations in {time.time() - t0:.0f} s; "
           f"validation loss {result.val_loss[0]:.5g} -> {result.val_loss[-1]:.5g}")

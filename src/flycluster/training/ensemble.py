@@ -57,21 +57,22 @@ def network_random_state(seed: int, index: int) -> int:
 
 
 def initial_network(extent: int, random_state: int, bias_mean: float = 0.5,
-                    bias_std: float = 0.05):
+                    bias_std: float = 0.05, connectome=None):
     """flyvis's initial network at ``extent`` with resting potentials drawn from ``random_state``.
 
     The initial parameters are flyvis's extent-15 ones (:func:`flycluster.parameters.
     initial_state_dict`) transferred to ``extent`` (the initial strengths are defined over the
     extent-15 lattice); ``nodes_bias`` ~ Normal(``bias_mean``, ``bias_std``) per cell type.
-    Returns a :class:`flycluster.network.Network`.
+    ``connectome``: a json path or None (flyvis's, as :func:`flycluster.connectome.
+    load_connectome`). Returns a :class:`flycluster.network.Network`.
     """
     from flycluster.connectome import load_connectome
     from flycluster.network import Network
     from flycluster.parameters import initial_state_dict
     from flycluster.training.transfer import transfer_state_dict
 
-    c15 = load_connectome(extent=15)
-    small = c15 if extent == 15 else load_connectome(extent=extent)
+    c15 = load_connectome(connectome, extent=15)
+    small = c15 if extent == 15 else load_connectome(connectome, extent=extent)
     state = initial_state_dict(c15)
     if small is not c15:
         state = transfer_state_dict(state, c15, small)
@@ -83,23 +84,32 @@ def initial_network(extent: int, random_state: int, bias_mean: float = 0.5,
     return Network(small, state, source=f"<flyvis initial parameters, bias seed {random_state}>")
 
 
+_CAMERA_KEYS = ("n_movies", "frames_per_movie", "height", "width", "max_speed", "max_rotation",
+                "max_looming")
+#: The config keys each data kind reads (the others are ignored, so that one schema with
+#: defaults serves every kind).
+_DATA_KEYS = {"textures": _CAMERA_KEYS + ("texture_size",),
+              "photos": _CAMERA_KEYS + ("images",),
+              "sintel": ("root", "scenes")}
+
+
 def _sequences(spec: dict, extent: int, random_state: int, what: str):
-    spec = {k: v for k, v in dict(spec).items() if v is not None}
-    kind = spec.pop("kind", None)
-    if kind is None:
-        raise ConfigError(f"config key ensemble.training.{what}.kind: required")
-    spec.pop("groups", None)
-    if kind == "textures" and "texture_size" in spec:
-        size = int(spec.pop("texture_size"))
-        spec["texture_shape"] = (size, size)
-    else:
-        spec.pop("texture_size", None)
+    spec = dict(spec)
+    kind = spec.get("kind")
+    if kind not in _DATA_KEYS:
+        raise ConfigError(f"config key ensemble.training.{what}.kind: expected one of "
+                          f"{sorted(_DATA_KEYS)}, got {kind!r}")
+    params = {k: spec[k] for k in _DATA_KEYS[kind] if spec.get(k) is not None}
+    if "texture_size" in params:
+        size = int(params.pop("texture_size"))
+        params["texture_shape"] = (size, size)
     if kind != "sintel":
-        spec.setdefault("random_state", random_state)
-    else:
-        spec.pop("random_state", None)
+        params["random_state"] = int(random_state)
+    elif "root" not in params:
+        raise ConfigError(f"config key ensemble.training.{what}.root: required for kind sintel "
+                          "(the folder holding training/final and training/flow)")
     try:
-        return flow_sequences(kind, extent=extent, **spec)
+        return flow_sequences(kind, extent=extent, **params)
     except ConfigError as e:
         raise ConfigError(f"config key ensemble.training.{what}: {e}") from None
 
@@ -129,13 +139,14 @@ def train_config(options: dict, random_state: int) -> TrainConfig:
     return TrainConfig(random_state=int(random_state), **kwargs)
 
 
-def publish(work, dest, connectome, meta: dict | None = None) -> Path:
+def publish(work, dest, connectome, meta: dict | None = None, source_json=None) -> Path:
     """Write the finished work folder as a flyvis network folder at ``connectome``'s extent.
 
     Every checkpoint's ``network`` state dict is transferred to ``connectome``; the h5 files
     and the decoder state are copied; ``best_chkpt`` = the lowest-validation-loss checkpoint;
     ``_meta.yaml`` gains ``published`` (extents, source folder). Written to a temporary
-    sibling and renamed: ``dest`` is replaced as a whole.
+    sibling and renamed: ``dest`` is replaced as a whole. ``source_json``: the connectome
+    json the work folder was trained with (None = flyvis's).
     """
     import yaml
 
@@ -151,7 +162,7 @@ def publish(work, dest, connectome, meta: dict | None = None) -> Path:
     train_extent = int((work_meta or {}).get("config", {}).get("extent", 0)) or None
     source = None
     for candidate in ([train_extent] if train_extent else []) + list(range(2, 16)):
-        c = load_connectome(extent=candidate)
+        c = load_connectome(source_json, extent=candidate)
         if c.syn_count_groups[1] == n_groups:
             source, train_extent = c, candidate
             break
@@ -168,10 +179,10 @@ def publish(work, dest, connectome, meta: dict | None = None) -> Path:
     for item in work.iterdir():
         if item.name == CHECKPOINT_DIR or item.name.startswith("."):
             continue
-        if item.is_dir():
-            shutil.copytree(item, tmp / item.name)
+        if item.is_dir():  # plain copies: new modification times (snakemake compares them)
+            shutil.copytree(item, tmp / item.name, copy_function=shutil.copy)
         else:
-            shutil.copy2(item, tmp / item.name)
+            shutil.copy(item, tmp / item.name)
     best = best_checkpoint(tmp)
     shutil.copyfile(best, tmp / BEST_CHECKPOINT)
     doc = yaml.safe_load((tmp / "_meta.yaml").read_text()) if (tmp / "_meta.yaml").is_file() else {}
@@ -186,25 +197,54 @@ def publish(work, dest, connectome, meta: dict | None = None) -> Path:
     return dest
 
 
-def train_network(work, dest, index: int, options: dict, *, seed: int = 0,
-                  analysis_connectome=None, device: str = "cpu", log_every: float = 30.0):
+#: Options that do not change what is trained (may differ between a run and its resumption).
+_RUN_KEYS = ("iterations", "device", "threads", "mem_mb", "runtime", "log_every",
+             "validation_batch")
+
+
+def _recipe(options: dict, seed: int, connectome) -> dict:
+    return {"options": {k: v for k, v in sorted(dict(options).items()) if k not in _RUN_KEYS},
+            "ensemble_random_state": int(seed),
+            "connectome": None if connectome is None else str(connectome)}
+
+
+def train_network(work, dest, index: int, options: dict, *, seed: int = 0, connectome=None,
+                  analysis_extent: int = 15, device: str = "cpu", log_every: float = 30.0):
     """Train network ``index`` of an ensemble (resuming ``work``) and publish it to ``dest``.
 
     Parameters
     ----------
     work : training folder (checkpoints at the training extent; resumed if present).
-    dest : published network folder (analysis extent), replaced when training has finished.
+    dest : published network folder (``analysis_extent``), replaced when training has finished.
     index : the network's number; its random state is ``network_random_state(seed, index)``.
     options : the config's ``ensemble.training`` (extent, data, validation, TrainConfig keys).
     seed : the ensemble's ``random_state`` (also draws the movies).
-    analysis_connectome : :class:`flycluster.connectome.Connectome` of the analysis (extent).
+    connectome : connectome json (None = flyvis's).
+    analysis_extent : extent of the published folder (the analysis's ``connectome.extent``).
     device : "cpu" or "cuda".
+
+    A ``work`` folder made with other options (anything but iterations, device, threads and
+    resources) is refused, naming the folder: delete it to train anew. More iterations than a
+    finished work folder holds continue it (the learning-rate schedule then is that of the new
+    total).
 
     Returns the :class:`flycluster.training.loop.TrainResult`.
     """
+    import yaml
+
     from flycluster.connectome import load_connectome
     from flycluster.network import resolve_device
 
+    work, dest = Path(work), Path(dest)
+    recipe = _recipe(options, seed, connectome)
+    meta_file = work / "_meta.yaml"
+    if meta_file.is_file():
+        before = (yaml.safe_load(meta_file.read_text()) or {}).get("config", {}).get("recipe")
+        if before is not None and before != yaml.safe_load(yaml.safe_dump(recipe)):
+            raise ConfigError(
+                f"{work}: was trained with other ensemble.training options or seed than the "
+                "config's now; delete this folder to train the network anew (or restore the "
+                f"options it was made with, in its _meta.yaml: {before})")
     extent = int(options.get("extent", 15))
     random_state = network_random_state(seed, index)
     config = train_config(options, random_state)
@@ -214,15 +254,13 @@ def train_network(work, dest, index: int, options: dict, *, seed: int = 0,
                 "(rendered in %.0f s); random_state %d", index, len(train), len(val), extent,
                 time.time() - t0, random_state)
     device = resolve_device(device)
-    network = initial_network(extent, random_state)
+    network = initial_network(extent, random_state, connectome=connectome)
     module = network.module().to(device)
-    meta = {"extent": extent, "network_index": int(index), "ensemble_random_state": int(seed),
-            "data": dict(options["data"]), "validation": dict(options["validation"]),
+    meta = {"extent": extent, "network_index": int(index), "recipe": recipe,
             "device": str(device)}
     result = train_flow(module, train, val, work, config, meta=meta, log_every=log_every)
-    if analysis_connectome is None:
-        analysis_connectome = load_connectome(extent=15)
-    publish(work, dest, analysis_connectome)
+    publish(work, dest, load_connectome(connectome, extent=analysis_extent),
+            source_json=connectome)
     logger.info("network %s: validation loss %.5g -> %.5g (ratio %.4f); published to %s",
                 index, result.val_loss[0], result.val_loss[-1],
                 result.val_loss[-1] / result.val_loss[0], dest)
