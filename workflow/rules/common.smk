@@ -4,7 +4,6 @@ import re
 
 import flycluster.checkpoints as layout
 import flycluster.config as fc
-from flycluster.training.ensemble import BEST_CHECKPOINT
 from flycluster.config_schema import apply_schema
 from flycluster.reproducible import PORTABLE_ENV
 
@@ -67,9 +66,10 @@ def network_checkpoint(wildcards):
     touched checkpoint re-simulates that network. A generated ensemble is written
     with one checkpoint; a trained one has best_chkpt, the copy of its best checkpoint that
     the train rule writes (its index is unknown before training); a flyvis network's best
-    checkpoint is the argmin of its validation loss (flycluster.checkpoints.best_checkpoint)."""
+    checkpoint is the argmin of its validation loss (flycluster.checkpoints.best_checkpoint).
+    """
     if TRAINED_ENSEMBLE:
-        return f"{network_dir(wildcards)}/{BEST_CHECKPOINT}"
+        return f"{network_dir(wildcards)}/{layout.BEST_CHECKPOINT}"
     if GENERATED_ENSEMBLE:
         return str(layout.checkpoint_path(network_dir(wildcards)))
     return str(layout.best_checkpoint(network_dir(wildcards), LOSS_NAME))

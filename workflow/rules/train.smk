@@ -10,7 +10,7 @@ if TRAINED_ENSEMBLE:
         input:
             connectome=CONNECTOME,
         output:
-            checkpoint=f"{ENSEMBLE_DIR}/{{network}}/{BEST_CHECKPOINT}",
+            checkpoint=f"{ENSEMBLE_DIR}/{{network}}/{layout.BEST_CHECKPOINT}",
             loss=f"{ENSEMBLE_DIR}/{{network}}/validation/loss.h5",
         log:
             f"logs/{ENSEMBLE}/train/{{network}}.log",

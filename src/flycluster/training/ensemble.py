@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flycluster.checkpoints import CHECKPOINT_DIR, best_checkpoint, list_checkpoints
+from flycluster.checkpoints import BEST_CHECKPOINT, CHECKPOINT_DIR, best_checkpoint, list_checkpoints
 from flycluster.errors import ConfigError
 from flycluster.training.data import flow_sequences, split_by_group
 from flycluster.training.loop import TrainConfig, train_flow
@@ -40,9 +40,6 @@ __all__ = ["network_random_state", "initial_network", "training_data", "train_co
            "train_network", "publish", "BEST_CHECKPOINT"]
 
 logger = logging.getLogger("flycluster.training")
-
-#: File name (in a published network folder) of the copy of the best checkpoint.
-BEST_CHECKPOINT = "best_chkpt"
 
 #: TrainConfig fields settable from the config's ``ensemble.training`` (same names).
 _TRAIN_KEYS = ("iterations", "batch_size", "dt", "n_frames", "t_pre_train", "t_pre_val",
