@@ -44,6 +44,11 @@ def main(argv=None):
     for item in args.set:
         key, value = item.split("=", 1)
         options[key] = yaml.safe_load(value)
+    from flycluster.config_schema import apply_schema
+
+    # the schema's defaults and checks, as the workflow applies them
+    options = apply_schema({"ensemble": {"kind": "trained", "training": options}})[
+        "ensemble"]["training"]
     seed = args.seed if args.seed is not None else int(ensemble.get("random_state", 0))
     logging.getLogger("flycluster.training").info("options: %s", options)
     t0 = time.time()
