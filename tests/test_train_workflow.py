@@ -127,3 +127,20 @@ def test_killed_train_job_resumes_and_publishes_the_uninterrupted_result(tmp_pat
     with pytest.raises(ConfigError, match="b_work"):
         train_network(tmp_path / "b_work", tmp_path / "b", 1, changed, seed=seed,
                       analysis_extent=4)
+
+
+def test_train_config_dry_run(tmp_path):
+    """config/train.yaml: 8 train jobs feeding the default analysis, in one DAG."""
+    proc = snakemake("-n", workdir=tmp_path, configfile=ROOT / "config" / "train.yaml")
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["train"] == 8 and counts["simulate"] == 16 and counts["cluster"] == 65
+    assert "synthetic_ensemble" not in counts
+    assert "resources/ensembles/train/007/best_chkpt" in proc.stdout + proc.stderr
+
+
+def test_training_data_errors_name_the_key():
+    options, _ = _options()
+    with pytest.raises(ConfigError, match=r"ensemble.training.data.root"):
+        training_data({"kind": "sintel"}, options["validation"], 3)
+    with pytest.raises(ConfigError, match=r"ensemble.training.validation"):
+        training_data(options["data"], {"kind": None}, 3)
