@@ -30,6 +30,8 @@ def main(argv=None):
                    help="moving-edge speeds (columns/s; default flyvis's 6)")
     p.add_argument("--t-pre", type=float, default=None)
     p.add_argument("--t-post", type=float, default=None)
+    p.add_argument("--checkpoints", nargs="+", default=["best", "start"],
+                   choices=["best", "start", "last"])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--workdir", default=None, help="keep stimulus and responses here")
     args = p.parse_args(argv)
@@ -50,7 +52,8 @@ def main(argv=None):
     edges = {k: v for k, v in {"speeds": args.speeds, "t_pre": args.t_pre,
                                "t_post": args.t_post}.items() if v is not None}
     t0 = time.time()
-    table = evaluate_networks(folders, extent=args.extent, edges=edges, workdir=args.workdir)
+    table = evaluate_networks(folders, extent=args.extent, edges=edges, workdir=args.workdir,
+                              checkpoints=args.checkpoints)
     summary = summarize(table)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

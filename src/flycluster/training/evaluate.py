@@ -130,7 +130,7 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
     edges : moving-edge stimulus options (``$defs/moving_edges`` of the config schema, e.g.
         fewer speeds for a quick look); default flyvis's.
     checkpoints : which checkpoints to score: ``"best"`` (lowest validation loss, the one the
-        analysis uses) and/or ``"start"`` (the first one: the untrained network).
+        analysis uses), ``"start"`` (the first one: the untrained network), ``"last"``.
     workdir : folder for the stimulus and response files (default: a temporary folder).
 
     Returns
@@ -161,8 +161,10 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
         for which in checkpoints:
             paths = []
             for folder in map(Path, network_dirs):
-                chkpt = (best_checkpoint(folder, loss_name) if which == "best"
-                         else list_checkpoints(folder)[0])
+                if which not in ("best", "start", "last"):
+                    raise ValueError(f"checkpoints: expected best, start or last, got {which!r}")
+                chkpt = (best_checkpoint(folder, loss_name) if which == "best" else
+                         list_checkpoints(folder)[0 if which == "start" else -1])
                 out = root / which / f"{folder.name}.nc"
                 if not out.is_file():
                     network = load_network(chkpt, connectome=connectome)
