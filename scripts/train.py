@@ -12,11 +12,12 @@ def main(snakemake):
 
     params = snakemake.params
     options = dict(params.options)
+    run = snakemake.config["ensemble"]["training"]  # device, log_every: not what is trained
     log.info("network %s: training in %s, publishing to %s", snakemake.wildcards.network,
              params.work, params.dest)
     train_network(params.work, params.dest, params.index, options, seed=params.seed,
                   connectome=snakemake.input.connectome, analysis_extent=params.extent,
-                  device=options["device"], log_every=options["log_every"])
+                  device=run["device"], log_every=run["log_every"])
 
 
 main(snakemake)  # noqa: F821 (snakemake is injected by the script directive)

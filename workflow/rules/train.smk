@@ -1,5 +1,6 @@
 if TRAINED_ENSEMBLE:
     TRAINING = config["ensemble"]["training"]
+    TRAINING_RUN_KEYS = ("device", "threads", "mem_mb", "runtime", "log_every")
 
     # One job per network: train on the optic-flow task and publish a flyvis network folder
     # at connectome.extent. Checkpoints are written to TRAINING_DIR/{network} (not an
@@ -28,7 +29,9 @@ if TRAINED_ENSEMBLE:
             dest=lambda wildcards, output: str(Path(output.checkpoint).parent),
             index=lambda wildcards: int(wildcards.network),
             seed=config["ensemble"]["random_state"],
-            options=TRAINING,
+            # what is trained; device, threads, resources and log_every are read from the
+            # config by the script, so changing them does not retrain (params trigger reruns)
+            options={k: v for k, v in TRAINING.items() if k not in TRAINING_RUN_KEYS},
             extent=config["connectome"]["extent"],
         script:
             "../../scripts/train.py"
