@@ -8,6 +8,9 @@ Layout of one network directory (flyvis/datamate format)::
                                           time, val_loss, iteration, dt
     <network>/validation/<loss_name>.h5   h5 dataset "data": one validation loss per checkpoint
                                           (released ensembles: loss.h5, the fallback)
+    <network>/best_chkpt                  networks trained by the workflow (kind trained) only:
+                                          a copy of the best checkpoint, at a path known before
+                                          training (flycluster.training.ensemble.publish)
 
 An ensemble directory holds network directories (folders with ``chkpts/``), named by number
 (``000``, ``001``, ...). The best checkpoint is the argmin of the validation loss; the task
@@ -30,13 +33,15 @@ import numpy as np
 from flycluster.errors import CheckpointError
 from flycluster.io_utils import atomic_path
 
-__all__ = ["CHECKPOINT_DIR", "VALIDATION_DIR", "checkpoint_path", "list_checkpoints",
+__all__ = ["CHECKPOINT_DIR", "VALIDATION_DIR", "BEST_CHECKPOINT", "checkpoint_path", "list_checkpoints",
            "loss_file", "validation_losses", "best_checkpoint", "task_error", "list_networks",
            "ensemble_task_errors", "read_state_dict", "write_network_dir"]
 
 #: Sub-folders of a network directory.
 CHECKPOINT_DIR = "chkpts"
 VALIDATION_DIR = "validation"
+#: Copy of the best checkpoint in a network folder published by the train rule.
+BEST_CHECKPOINT = "best_chkpt"
 #: The loss file every flyvis network has, used when ``<loss_name>.h5`` is absent.
 FALLBACK_LOSS_NAME = "loss"
 _CHKPT = re.compile(r"^chkpt_(\d+)$")

@@ -22,12 +22,17 @@ ENSEMBLE = config["ensemble"]["name"]
 KIND = config["ensemble"]["kind"]
 LOSS_NAME = config["ensemble"]["loss_name"]
 GENERATED_ENSEMBLE = KIND in ("synthetic", "planted")
-# Generated ensembles live under resources/; a flyvis ensemble stays where it is.
+TRAINED_ENSEMBLE = KIND == "trained"
+# Generated and trained ensembles live under resources/; a flyvis ensemble stays where it is.
 ENSEMBLE_DIR = (
     f"resources/ensembles/{ENSEMBLE}"
-    if GENERATED_ENSEMBLE
+    if GENERATED_ENSEMBLE or TRAINED_ENSEMBLE
     else config["ensemble"]["path"]
 )
+# Where train jobs keep their checkpoints while training (resumed after an interruption):
+# outside every declared output, so snakemake never deletes it (workflow/rules/train.smk).
+TRAINING_DIR = f"resources/training/{ENSEMBLE}"
+
 CONNECTOME = "resources/connectome/fib25-fib19_v2.2.json"
 
 # Synthetic networks are named 000..N-1 from the config, a flyvis ensemble lists its
@@ -61,8 +66,12 @@ def network_dir(wildcards):
 def network_checkpoint(wildcards):
     """The checkpoint a network is simulated with. As an input of simulate, a replaced or
     touched checkpoint re-simulates that network. A generated ensemble is written
-    with one checkpoint; a flyvis network's best checkpoint is the argmin of its validation
-    loss (flycluster.checkpoints.best_checkpoint)."""
+    with one checkpoint; a trained one has best_chkpt, the copy of its best checkpoint that
+    the train rule writes (its index is unknown before training); a flyvis network's best
+    checkpoint is the argmin of its validation loss (flycluster.checkpoints.best_checkpoint).
+    """
+    if TRAINED_ENSEMBLE:
+        return f"{network_dir(wildcards)}/{layout.BEST_CHECKPOINT}"
     if GENERATED_ENSEMBLE:
         return str(layout.checkpoint_path(network_dir(wildcards)))
     return str(layout.best_checkpoint(network_dir(wildcards), LOSS_NAME))
@@ -73,7 +82,9 @@ def network_loss_file(wildcards):
     task error (flycluster.checkpoints.loss_file)."""
     return str(
         layout.loss_file(
-            network_dir(wildcards), LOSS_NAME, must_exist=not GENERATED_ENSEMBLE
+            network_dir(wildcards),
+            LOSS_NAME,
+            must_exist=not (GENERATED_ENSEMBLE or TRAINED_ENSEMBLE),
         )
     )
 

@@ -1,0 +1,264 @@
+"""Train one network of an ensemble from a config description, resumably, and publish it.
+
+Two folders per network:
+
+- the *work* folder (``train_flow``'s network folder at the training extent): checkpoints are
+  written here while training runs, and a rerun continues from the last one. Nothing but this
+  module writes or deletes it (the workflow keeps it outside every declared output, so
+  snakemake never removes it when a job fails or is killed);
+- the *published* folder (flyvis's layout at the analysis extent): made from the work folder
+  when training has finished, in a temporary sibling that is renamed into place, so it is either
+  absent or complete. Every checkpoint's network state dict is transferred to the analysis
+  extent (:func:`flycluster.training.transfer.transfer_state_dict`; an identity for training
+  extents >= 4 apart from checking), so the simulation reads it unchanged. ``best_chkpt`` is a
+  copy of the checkpoint with the lowest validation loss (the one flyvis analyses), at a path
+  known before training, for the workflow.
+
+Randomness: network ``i`` of an ensemble seeded ``s`` trains with
+``random_state = network_random_state(s, i)``; that seed draws its initial resting potentials
+(flyvis draws them per network: Normal(0.5, 0.05)) and every training choice (batch order,
+augmentation, dropout). The movies are the same for every network (drawn from ``s``), as all
+flyvis networks see the same Sintel movies.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flycluster.checkpoints import BEST_CHECKPOINT, CHECKPOINT_DIR, best_checkpoint, list_checkpoints
+from flycluster.errors import ConfigError
+from flycluster.training.data import flow_sequences, split_by_group
+from flycluster.training.loop import TrainConfig, train_flow
+
+__all__ = ["network_random_state", "initial_network", "training_data", "train_config",
+           "train_network", "publish", "BEST_CHECKPOINT"]
+
+logger = logging.getLogger("flycluster.training")
+
+#: TrainConfig fields settable from the config's ``ensemble.training`` (same names).
+_TRAIN_KEYS = ("iterations", "batch_size", "dt", "n_frames", "t_pre_train", "t_pre_val",
+               "lr_start", "lr_stop", "lr_steps", "penalty_stop", "checkpoint_every",
+               "validation_batch")
+
+
+def network_random_state(seed: int, index: int) -> int:
+    """Seed of network ``index`` of an ensemble seeded ``seed`` (independent streams)."""
+    return int(np.random.SeedSequence([int(seed), 7_919, int(index)]).generate_state(1)[0]
+               % 2**31)
+
+
+def initial_network(extent: int, random_state: int, bias_mean: float = 0.5,
+                    bias_std: float = 0.05, connectome=None):
+    """flyvis's initial network at ``extent`` with resting potentials drawn from ``random_state``.
+
+    The initial parameters are flyvis's extent-15 ones (:func:`flycluster.parameters.
+    initial_state_dict`) transferred to ``extent`` (the initial strengths are defined over the
+    extent-15 lattice); ``nodes_bias`` ~ Normal(``bias_mean``, ``bias_std``) per cell type.
+    ``connectome``: a json path or None (flyvis's, as :func:`flycluster.connectome.
+    load_connectome`). Returns a :class:`flycluster.network.Network`.
+    """
+    from flycluster.connectome import load_connectome
+    from flycluster.network import Network
+    from flycluster.parameters import initial_state_dict
+    from flycluster.training.transfer import transfer_state_dict
+
+    c15 = load_connectome(connectome, extent=15)
+    small = c15 if extent == 15 else load_connectome(connectome, extent=extent)
+    state = initial_state_dict(c15)
+    if small is not c15:
+        state = transfer_state_dict(state, c15, small)
+    generator = torch.Generator().manual_seed(int(random_state))
+    n = len(small.cell_types)
+    state["nodes_bias"] = torch.normal(torch.full((n,), float(bias_mean)),
+                                       torch.full((n,), float(bias_std)),
+                                       generator=generator).float()
+    return Network(small, state, source=f"<flyvis initial parameters, bias seed {random_state}>")
+
+
+_CAMERA_KEYS = ("n_movies", "frames_per_movie", "height", "width", "max_speed", "max_rotation",
+                "max_looming")
+#: The config keys each data kind reads (the others are ignored, so that one schema with
+#: defaults serves every kind).
+_DATA_KEYS = {"textures": _CAMERA_KEYS + ("texture_size",),
+              "photos": _CAMERA_KEYS + ("images",),
+              "sintel": ("root", "scenes")}
+
+
+def _sequences(spec: dict, extent: int, random_state: int, what: str):
+    spec = dict(spec)
+    kind = spec.get("kind")
+    if kind not in _DATA_KEYS:
+        raise ConfigError(f"config key ensemble.training.{what}.kind: expected one of "
+                          f"{sorted(_DATA_KEYS)}, got {kind!r}")
+    params = {k: spec[k] for k in _DATA_KEYS[kind] if spec.get(k) is not None}
+    if "texture_size" in params:
+        size = int(params.pop("texture_size"))
+        params["texture_shape"] = (size, size)
+    if kind != "sintel":
+        params["random_state"] = int(random_state)
+    elif "root" not in params:
+        raise ConfigError(f"config key ensemble.training.{what}.root: required for kind sintel "
+                          "(the folder holding training/final and training/flow)")
+    try:
+        return flow_sequences(kind, extent=extent, **params)
+    except ConfigError as e:
+        raise ConfigError(f"config key ensemble.training.{what}: {e}") from None
+
+
+def training_data(data: dict, validation: dict, extent: int, random_state: int = 0):
+    """(train, validation) sequences from config descriptions.
+
+    ``data``: ``kind`` (textures / photos / sintel) and the keyword arguments of its builder
+    (:func:`flycluster.training.data.flow_sequences`; ``texture_size`` for a square texture).
+    ``validation``: either ``{"groups": [...]}`` (hold these photos / textures / Sintel scenes
+    of ``data`` out) or a data description of its own (e.g. held-out photos).
+    """
+    validation = dict(validation or {})
+    if validation.get("groups"):
+        return split_by_group(_sequences(data, extent, random_state, "data"),
+                              validation["groups"])
+    if not validation.get("kind"):
+        raise ConfigError("config key ensemble.training.validation: give groups (held-out "
+                          "groups of the data) or a kind with its options")
+    return (_sequences(data, extent, random_state, "data"),
+            _sequences(validation, extent, random_state + 10_000, "validation"))
+
+
+def train_config(options: dict, random_state: int) -> TrainConfig:
+    """The :class:`TrainConfig` of ``ensemble.training`` options for one network."""
+    kwargs = {k: options[k] for k in _TRAIN_KEYS if options.get(k) is not None}
+    return TrainConfig(random_state=int(random_state), **kwargs)
+
+
+def publish(work, dest, connectome, meta: dict | None = None, source_json=None) -> Path:
+    """Write the finished work folder as a flyvis network folder at ``connectome``'s extent.
+
+    Every checkpoint's ``network`` state dict is transferred to ``connectome``; the h5 files
+    and the decoder state are copied; ``best_chkpt`` = the lowest-validation-loss checkpoint;
+    ``_meta.yaml`` gains ``published`` (extents, source folder). Written to a temporary
+    sibling and renamed: ``dest`` is replaced as a whole. ``source_json``: the connectome
+    json the work folder was trained with (None = flyvis's).
+    """
+    import yaml
+
+    from flycluster.connectome import load_connectome
+    from flycluster.training.transfer import transfer_state_dict
+
+    work, dest = Path(work), Path(dest)
+    chkpts = list_checkpoints(work)
+    first = torch.load(chkpts[0], map_location="cpu", weights_only=False)
+    n_groups = int(first["network"]["edges_syn_count"].numel())
+    meta_file = work / "_meta.yaml"
+    work_meta = yaml.safe_load(meta_file.read_text()) if meta_file.is_file() else {}
+    train_extent = int((work_meta or {}).get("config", {}).get("extent", 0)) or None
+    source = None
+    for candidate in ([train_extent] if train_extent else []) + list(range(2, 16)):
+        c = load_connectome(source_json, extent=candidate)
+        if c.syn_count_groups[1] == n_groups:
+            source, train_extent = c, candidate
+            break
+    if source is None:
+        raise ConfigError(f"{work}: no lattice extent has {n_groups} synapse-count groups")
+    tmp = dest.parent / f".{dest.name}.publishing"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    (tmp / CHECKPOINT_DIR).mkdir(parents=True)
+    for path in chkpts:
+        record = torch.load(path, map_location="cpu", weights_only=False)
+        record["network"] = transfer_state_dict(record["network"], source, connectome)
+        torch.save(record, tmp / CHECKPOINT_DIR / path.name)
+    for item in work.iterdir():
+        if item.name == CHECKPOINT_DIR or item.name.startswith("."):
+            continue
+        if item.is_dir():  # plain copies: new modification times (snakemake compares them)
+            shutil.copytree(item, tmp / item.name, copy_function=shutil.copy)
+        else:
+            shutil.copy(item, tmp / item.name)
+    best = best_checkpoint(tmp)
+    shutil.copyfile(best, tmp / BEST_CHECKPOINT)
+    doc = yaml.safe_load((tmp / "_meta.yaml").read_text()) if (tmp / "_meta.yaml").is_file() else {}
+    doc["published"] = {"training_extent": train_extent,
+                        "analysis_extent": int(connectome.extent),
+                        "work_folder": str(work), "best_checkpoint": best.name,
+                        "time": time.ctime(), **(meta or {})}
+    (tmp / "_meta.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return dest
+
+
+#: Options that do not change what is trained (may differ between a run and its resumption).
+_RUN_KEYS = ("iterations", "device", "threads", "mem_mb", "runtime", "log_every",
+             "validation_batch")
+
+
+def _recipe(options: dict, seed: int, connectome) -> dict:
+    return {"options": {k: v for k, v in sorted(dict(options).items()) if k not in _RUN_KEYS},
+            "ensemble_random_state": int(seed),
+            "connectome": None if connectome is None else str(connectome)}
+
+
+def train_network(work, dest, index: int, options: dict, *, seed: int = 0, connectome=None,
+                  analysis_extent: int = 15, device: str = "cpu", log_every: float = 30.0):
+    """Train network ``index`` of an ensemble (resuming ``work``) and publish it to ``dest``.
+
+    Parameters
+    ----------
+    work : training folder (checkpoints at the training extent; resumed if present).
+    dest : published network folder (``analysis_extent``), replaced when training has finished.
+    index : the network's number; its random state is ``network_random_state(seed, index)``.
+    options : the config's ``ensemble.training`` (extent, data, validation, TrainConfig keys).
+    seed : the ensemble's ``random_state`` (also draws the movies).
+    connectome : connectome json (None = flyvis's).
+    analysis_extent : extent of the published folder (the analysis's ``connectome.extent``).
+    device : "cpu" or "cuda".
+
+    A ``work`` folder made with other options (anything but iterations, device, threads and
+    resources) is refused, naming the folder: delete it to train anew. More iterations than a
+    finished work folder holds continue it (the learning-rate schedule then is that of the new
+    total).
+
+    Returns the :class:`flycluster.training.loop.TrainResult`.
+    """
+    import yaml
+
+    from flycluster.connectome import load_connectome
+    from flycluster.network import resolve_device
+
+    work, dest = Path(work), Path(dest)
+    recipe = _recipe(options, seed, connectome)
+    meta_file = work / "_meta.yaml"
+    if meta_file.is_file():
+        before = (yaml.safe_load(meta_file.read_text()) or {}).get("config", {}).get("recipe")
+        if before is not None and before != yaml.safe_load(yaml.safe_dump(recipe)):
+            raise ConfigError(
+                f"{work}: was trained with other ensemble.training options or seed than the "
+                "config's now; delete this folder to train the network anew (or restore the "
+                f"options it was made with, in its _meta.yaml: {before})")
+    extent = int(options.get("extent", 15))
+    random_state = network_random_state(seed, index)
+    config = train_config(options, random_state)
+    t0 = time.time()
+    train, val = training_data(options["data"], options["validation"], extent, int(seed))
+    logger.info("network %s: %d training and %d validation sequences at extent %d "
+                "(rendered in %.0f s); random_state %d", index, len(train), len(val), extent,
+                time.time() - t0, random_state)
+    device = resolve_device(device)
+    network = initial_network(extent, random_state, connectome=connectome)
+    module = network.module().to(device)
+    meta = {"extent": extent, "network_index": int(index), "recipe": recipe,
+            "device": str(device)}
+    result = train_flow(module, train, val, work, config, meta=meta, log_every=log_every)
+    publish(work, dest, load_connectome(connectome, extent=analysis_extent),
+            source_json=connectome)
+    logger.info("network %s: validation loss %.5g -> %.5g (ratio %.4f); published to %s",
+                index, result.val_loss[0], result.val_loss[-1],
+                result.val_loss[-1] / result.val_loss[0], dest)
+    return result

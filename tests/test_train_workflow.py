@@ -1,0 +1,146 @@
+"""The trained ensemble kind: rule train end to end on a CI-sized config, and resumption of a
+killed train job at the level the rule calls (flycluster.training.ensemble.train_network).
+
+The loop's own resumption (bit-identical parameters after a kill) is tested in
+tests/test_training_loop.py; here: the work folder outside the rule's outputs is resumed and
+published, and a work folder made with other options is refused.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import flycluster.checkpoints as layout
+from flycluster.config_schema import apply_schema
+from flycluster.errors import ConfigError
+from flycluster.training.ensemble import (BEST_CHECKPOINT, initial_network, network_random_state,
+                                          train_config, train_network, training_data)
+from flycluster.training.loop import train_flow
+
+from test_workflow import job_counts, snakemake
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_TINY = ROOT / "tests" / "workflow_configs" / "train_tiny.yaml"
+
+
+def _options():
+    config = apply_schema(yaml.safe_load(TRAIN_TINY.read_text()))
+    return config["ensemble"]["training"], config["ensemble"]["random_state"]
+
+
+@pytest.fixture(scope="module")
+def train_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("train_tiny")
+    proc = snakemake("--cores", 2, workdir=workdir, configfile=TRAIN_TINY, timeout=900)
+    return workdir, proc
+
+
+def test_train_tiny_end_to_end(train_run):
+    workdir, proc = train_run
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["train"] == 6 and counts["simulate"] == 6 and counts["cluster"] == 1
+    ensemble = workdir / "resources" / "ensembles" / "train_tiny"
+    options, _ = _options()
+    ratios = []
+    for i in range(6):
+        net = ensemble / f"{i:03d}"
+        chkpts = layout.list_checkpoints(net)
+        # before training, after 6 and after 12 iterations (an epoch is 3 x batch 2 of 6 sequences)
+        assert len(chkpts) == 3
+        losses = layout.validation_losses(net)
+        assert losses.shape == (3,) and np.all(np.isfinite(losses))
+        assert losses.min() < losses[0], f"{net}: validation loss {losses} did not go down"
+        ratios.append(losses.min() / losses[0])
+        best = torch.load(net / BEST_CHECKPOINT, weights_only=False)
+        assert best["val_loss"] == pytest.approx(losses.min())
+        # trained at extent 3 (2353 synapse-count groups), published at extent 4 (2355)
+        assert best["network"]["edges_syn_count"].numel() == 2355
+        assert set(best["decoder"]["flow"]) >= {"base.0.weight", "decoder.0.bias"}
+        meta = yaml.safe_load((net / "_meta.yaml").read_text())
+        assert meta["status"] == "done"
+        assert meta["published"]["training_extent"] == 3
+        assert meta["published"]["analysis_extent"] == 4
+        assert meta["config"]["train"]["random_state"] == network_random_state(3, i)
+        assert meta["config"]["recipe"]["options"]["data"] == options["data"]
+        work = workdir / "resources" / "training" / "train_tiny" / f"{i:03d}"
+        assert torch.load(layout.list_checkpoints(work)[0], weights_only=False)[
+            "network"]["edges_syn_count"].numel() == 2353
+        log = (workdir / "logs" / "train_tiny" / "train" / f"{i:03d}.log").read_text()
+        assert "iteration 12/12" in log and " it/s ETA " in log
+    # 12 iterations at a large learning rate: noisy, but better than untrained (measured
+    # best/start ratios 0.40-0.97, median 0.84)
+    assert np.median(ratios) < 0.9, ratios
+    # networks differ (their own seeds), and differ from the untrained start
+    biases = [torch.load(ensemble / f"{i:03d}" / BEST_CHECKPOINT, weights_only=False)
+              ["network"]["nodes_bias"] for i in range(6)]
+    assert not torch.equal(biases[0], biases[1])
+    results = workdir / "results" / "train_tiny"
+    assert (results / "clustering" / "T4c.nc").is_file()
+    assert (results / "summary.csv").is_file()
+    assert sorted(p.name for p in (results / "responses" / "naturalistic").iterdir()) == \
+        [f"{i:03d}.nc" for i in range(6)]
+    rerun = snakemake("--cores", 2, workdir=workdir, configfile=TRAIN_TINY)
+    assert "Nothing to be done" in rerun.stdout + rerun.stderr
+
+
+def test_lost_published_folder_is_remade_without_training_again(train_run):
+    """A deleted published folder (e.g. a failed job's outputs, which snakemake removes) is
+    remade from the finished work folder without training again."""
+    workdir, _ = train_run
+    loss = workdir / "resources" / "ensembles" / "train_tiny" / "002" / "validation" / "loss.h5"
+    loss.unlink()
+    proc = snakemake("--cores", 2, loss.relative_to(workdir), workdir=workdir,
+                     configfile=TRAIN_TINY)
+    assert job_counts(proc.stdout + proc.stderr) == {"train": 1}
+    log = (workdir / "logs" / "train_tiny" / "train" / "002.log").read_text()
+    assert "resuming" in log and "iteration 1/" not in log  # nothing trained again
+    assert loss.is_file()
+
+
+def test_killed_train_job_resumes_and_publishes_the_uninterrupted_result(tmp_path):
+    options, seed = _options()
+    uninterrupted = train_network(tmp_path / "a_work", tmp_path / "a", 1, options, seed=seed,
+                                  analysis_extent=4)
+    # the same network killed after 7 of 12 iterations (its last checkpoint: after 6)
+    random_state = network_random_state(seed, 1)
+    train, val = training_data(options["data"], options["validation"], options["extent"], seed)
+    from flycluster.training.ensemble import _recipe
+
+    train_flow(initial_network(options["extent"], random_state).module(), train, val,
+               tmp_path / "b_work", train_config(options, random_state),
+               meta={"extent": options["extent"], "network_index": 1,
+                     "recipe": _recipe(options, seed, None)}, stop_after=7)
+    assert not (tmp_path / "b").exists()
+    resumed = train_network(tmp_path / "b_work", tmp_path / "b", 1, options, seed=seed,
+                            analysis_extent=4)
+    assert len(resumed.train_loss) == 12
+    a = torch.load(tmp_path / "a" / BEST_CHECKPOINT, weights_only=False)["network"]
+    b = torch.load(tmp_path / "b" / BEST_CHECKPOINT, weights_only=False)["network"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    np.testing.assert_array_equal(uninterrupted.val_loss, resumed.val_loss)
+    # other options on the same work folder: refused, naming it
+    changed = dict(options, lr_start=0.02)
+    with pytest.raises(ConfigError, match="b_work"):
+        train_network(tmp_path / "b_work", tmp_path / "b", 1, changed, seed=seed,
+                      analysis_extent=4)
+
+
+def test_train_config_dry_run(tmp_path):
+    """config/train.yaml: 8 train jobs feeding the default analysis, in one DAG."""
+    proc = snakemake("-n", workdir=tmp_path, configfile=ROOT / "config" / "train.yaml")
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["train"] == 8 and counts["simulate"] == 16 and counts["cluster"] == 65
+    assert "synthetic_ensemble" not in counts
+    assert "resources/ensembles/train/007/best_chkpt" in proc.stdout + proc.stderr
+
+
+def test_training_data_errors_name_the_key():
+    options, _ = _options()
+    with pytest.raises(ConfigError, match=r"ensemble.training.data.root"):
+        training_data({"kind": "sintel"}, options["validation"], 3)
+    with pytest.raises(ConfigError, match=r"ensemble.training.validation"):
+        training_data(options["data"], {"kind": None}, 3)

@@ -1,0 +1,63 @@
+"""Train one network of an ensemble outside the workflow (the train rule's science, on the command line).
+
+Reads ``ensemble.training`` options from a YAML file (the same keys as the workflow config's
+``ensemble.training``; a file holding a whole workflow config works too), trains network
+``--index`` into ``--work`` (resumed if it holds checkpoints: rerun the same command after an
+interruption) and publishes the flyvis-format folder at ``--analysis-extent`` to ``--dest``.
+
+    python tools/train_network.py --options config/train.yaml --index 0 \\
+        --work /tmp/train/work --dest /tmp/train/000 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--options", required=True, help="YAML with ensemble.training options")
+    p.add_argument("--index", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="ensemble random_state "
+                   "(default: ensemble.random_state of the file, else 0)")
+    p.add_argument("--work", required=True)
+    p.add_argument("--dest", required=True)
+    p.add_argument("--analysis-extent", type=int, default=15)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--log-every", type=float, default=60.0)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override top-level training options (YAML values), e.g. iterations=5000")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    import torch
+    import yaml
+
+    torch.set_num_threads(args.threads)
+    from flycluster.training.ensemble import train_network
+
+    doc = yaml.safe_load(open(args.options))
+    ensemble = doc.get("ensemble", {})
+    options = dict(ensemble.get("training", doc))
+    for item in args.set:
+        key, value = item.split("=", 1)
+        options[key] = yaml.safe_load(value)
+    from flycluster.config_schema import apply_schema
+
+    # the schema's defaults and checks, as the workflow applies them
+    options = apply_schema({"ensemble": {"kind": "trained", "training": options}})[
+        "ensemble"]["training"]
+    seed = args.seed if args.seed is not None else int(ensemble.get("random_state", 0))
+    logging.getLogger("flycluster.training").info("options: %s", options)
+    t0 = time.time()
+    result = train_network(args.work, args.dest, args.index, options, seed=seed,
+                           analysis_extent=args.analysis_extent,
+                           device=args.device, log_every=args.log_every)
+    print(f"trained {len(result.train_loss)} iterations in {time.time() - t0:.0f} s; "
+          f"validation loss {result.val_loss[0]:.5g} -> {result.val_loss[-1]:.5g}")
+
+
+if __name__ == "__main__":
+    main()
