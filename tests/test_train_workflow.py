@@ -16,10 +16,15 @@ import yaml
 import flycluster.checkpoints as layout
 from flycluster.config_schema import apply_schema
 from flycluster.errors import ConfigError
-from flycluster.training.ensemble import (BEST_CHECKPOINT, initial_network, network_random_state,
-                                          train_config, train_network, training_data)
+from flycluster.training.ensemble import (
+    BEST_CHECKPOINT,
+    initial_network,
+    network_random_state,
+    train_config,
+    train_network,
+    training_data,
+)
 from flycluster.training.loop import train_flow
-
 from test_workflow import job_counts, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]

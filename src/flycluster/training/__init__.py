@@ -10,10 +10,17 @@
   trained networks are (:func:`evaluate_networks`, :func:`tuning_scores`, :mod:`.evaluate`).
 """
 
-from flycluster.training.data import (SINTEL_TRAIN_SCENES, SINTEL_VALIDATION_SCENES,
-                                      FlowAugmentation, FlowSequence, flow_sequences,
-                                      photo_flow_sequences, sintel_flow_sequences,
-                                      split_by_group, texture_flow_sequences)
+from flycluster.training.data import (
+                                      SINTEL_TRAIN_SCENES,
+                                      SINTEL_VALIDATION_SCENES,
+                                      FlowAugmentation,
+                                      FlowSequence,
+                                      flow_sequences,
+                                      photo_flow_sequences,
+                                      sintel_flow_sequences,
+                                      split_by_group,
+                                      texture_flow_sequences,
+)
 from flycluster.training.decoder import FlowDecoder
 from flycluster.training.ensemble import network_random_state, publish, train_network
 from flycluster.training.evaluate import evaluate_networks, summarize, tuning_scores

@@ -28,9 +28,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from flycluster.tuning import (MAISAK_ANGLES, PREFERRED_DIRECTIONS, angular_distance,
-                               angular_tuning, direction_selectivity_index, known_tuning,
-                               preferred_direction, preferred_intensity)
+from flycluster.tuning import (
+    MAISAK_ANGLES,
+    PREFERRED_DIRECTIONS,
+    angular_distance,
+    angular_tuning,
+    direction_selectivity_index,
+    known_tuning,
+    preferred_direction,
+    preferred_intensity,
+)
 
 __all__ = ["T4T5", "tuning_scores", "loss_ratio", "evaluate_networks", "summarize",
            "markdown_table", "DSI_THRESHOLD"]
