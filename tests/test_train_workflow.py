@@ -138,7 +138,8 @@ def test_train_config_dry_run(tmp_path):
     """config/train.yaml: 8 train jobs feeding the default analysis, in one DAG."""
     proc = snakemake("-n", workdir=tmp_path, configfile=ROOT / "config" / "train.yaml")
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts["train"] == 8 and counts["simulate"] == 16 and counts["cluster"] == 65
+    # 8 networks x the default's 3 stimulus sets (naturalistic, moving edges, flashes)
+    assert counts["train"] == 8 and counts["simulate"] == 24 and counts["cluster"] == 65
     assert "synthetic_ensemble" not in counts
     assert "resources/ensembles/train/007/best_chkpt" in proc.stdout + proc.stderr
 
