@@ -15,7 +15,6 @@ import xarray as xr
 
 from flycluster import tuning as tn
 from flycluster.plots.style import (
-    CLUSTER_CMAPS,
     OFF_COLOR,
     ON_COLOR,
     cluster_color,
@@ -24,6 +23,7 @@ from flycluster.plots.style import (
     task_error_colors,
     zorder,
 )
+from flycluster.plots.traces import member_colors
 
 __all__ = ["clustered_members", "select_edge_sample", "normalize_edge_responses",
            "plot_edge_traces", "plot_ensemble_tuning"]
@@ -43,16 +43,6 @@ def clustered_members(ds: xr.Dataset) -> dict[int, list[str]]:
     names = np.array([str(n) for n in ds["network"].values])
     k = int(ds.attrs.get("n_clusters", ds.sizes.get("cluster", 0)))
     return {c: names[clustered & (labels == c)].tolist() for c in range(k)}
-
-
-def _colors(ds, cluster, names):
-    if "task_error" in ds and len(names):
-        error = ds["task_error"].sel(network=list(names)).values.astype(float)
-        colors, _, _ = task_error_colors(error, cmap=CLUSTER_CMAPS[cluster % len(CLUSTER_CMAPS)],
-                                         maxval=0.7)
-        return colors, zorder(error)
-    rgba = plt.matplotlib.colors.to_rgba(cluster_color(cluster))
-    return np.tile(rgba, (len(names), 1)), np.ones(len(names))
 
 
 def select_edge_sample(responses: xr.DataArray, intensity=1, speed=19.0, angle=90.0,
@@ -119,7 +109,7 @@ def plot_edge_traces(responses: xr.DataArray, ds: xr.Dataset, cell_type: str | N
             ax = axes[0, c]
             traces = data.sel(network=names).isel(sample=position).transpose(
                 "network", "frame").values
-            colors, order = _colors(ds, c, names)
+            colors, order = member_colors(ds, c, names)
             for trace, color, z, name in zip(traces, colors, order, names):
                 ax.plot(time, trace, color=color, lw=0.6, alpha=0.8,
                         zorder=2 + z / len(names), gid=name)
@@ -204,7 +194,7 @@ def plot_ensemble_tuning(responses: xr.DataArray, ds: xr.Dataset | None = None,
                      f"ensemble (n={len(names)})\nDSI {float(dsi.mean()):.2f}")
         for c, member_names in members.items():
             cv = curves.sel(network=member_names).values
-            mc, mo = _colors(ds, c, member_names)
+            mc, mo = member_colors(ds, c, member_names)
             _polar_panel(axes[0, 1 + c], cv, angles, member_names, mc, mo, color, known,
                          f"cluster {c} (n={len(member_names)})\n"
                          f"DSI {float(dsi.sel(network=member_names).mean()):.2f}")
