@@ -23,7 +23,7 @@ from flycluster.plots.style import (
     task_error_colors,
     zorder,
 )
-from flycluster.plots.traces import member_colors
+from flycluster.plots.traces import draw_member_traces, member_colors
 
 __all__ = ["clustered_members", "select_edge_sample", "normalize_edge_responses",
            "plot_edge_traces", "plot_ensemble_tuning"]
@@ -107,13 +107,7 @@ def plot_edge_traces(responses: xr.DataArray, ds: xr.Dataset, cell_type: str | N
                                  figsize=(panel_size[0] * k + 0.4, panel_size[1] + 0.5))
         for c, names in members.items():
             ax = axes[0, c]
-            traces = data.sel(network=names).isel(sample=position).transpose(
-                "network", "frame").values
-            colors, order = member_colors(ds, c, names)
-            for trace, color, z, name in zip(traces, colors, order, names):
-                ax.plot(time, trace, color=color, lw=0.6, alpha=0.8,
-                        zorder=2 + z / len(names), gid=name)
-            ax.plot(time, np.nanmean(traces, axis=0), color="k", lw=1.0, zorder=4, gid="mean")
+            draw_member_traces(ax, time, data.sel(network=names).isel(sample=position), ds, c, names)
             ax.set_title(f"cluster {c} (n={len(names)})", color=cluster_color(c))
             ax.set_xlabel("time (s)")
         axes[0, 0].set_ylabel("normalized response" if normalize else "response (a.u.)")

@@ -37,6 +37,16 @@ def member_colors(ds: xr.Dataset, cluster: int, names) -> tuple[np.ndarray, np.n
     return np.tile(rgba, (len(names), 1)), np.ones(len(names))
 
 
+def draw_member_traces(ax, time, traces: xr.DataArray, ds: xr.Dataset, cluster: int, names) -> None:
+    """One line per member network (``traces``: (network, frame)) shaded by task error, and the
+    cluster mean in black; lines carry the network name (``gid``) so tests can read them."""
+    values = traces.transpose("network", "frame").values
+    colors, order = member_colors(ds, cluster, names)
+    for trace, color, z, name in zip(values, colors, order, names):
+        ax.plot(time, trace, color=color, lw=0.6, alpha=0.8, zorder=2 + z / len(names), gid=name)
+    ax.plot(time, np.nanmean(values, axis=0), color="k", lw=1.0, zorder=4, gid="mean")
+
+
 def _sample_label(responses: xr.DataArray, position: int) -> str:
     sample = responses.isel(sample=position)
     if "name" in sample.coords:
@@ -90,14 +100,7 @@ def plot_cluster_traces(responses: xr.DataArray, ds: xr.Dataset, samples=(0,),
         for row, position in enumerate(samples):
             for c, names in members.items():
                 ax = axes[row, c]
-                traces = data.sel(network=names).isel(sample=position).transpose(
-                    "network", "frame").values
-                colors, order = member_colors(ds, c, names)
-                for trace, color, z, name in zip(traces, colors, order, names):
-                    ax.plot(time, trace, color=color, lw=0.6, alpha=0.8,
-                            zorder=2 + z / len(names), gid=name)
-                ax.plot(time, np.nanmean(traces, axis=0), color="k", lw=1.0, zorder=4,
-                        gid="mean")
+                draw_member_traces(ax, time, data.sel(network=names).isel(sample=position), ds, c, names)
                 if row == 0:
                     ax.set_title(f"cluster {c} (n={len(names)})", color=cluster_color(c))
                 if row == len(samples) - 1:
