@@ -27,7 +27,11 @@ def start(snakemake):
       GaussianMixture with n_init=100 is several times faster single-threaded on small data);
     - numba compiles umap's functions once per machine: its cache is shared by all jobs and
       runs (``NUMBA_CACHE_DIR``, default ``$FLYCLUSTER_CACHE/numba`` or
-      ``~/.cache/flycluster/numba``, next to the connectome cache).
+      ``~/.cache/flycluster/numba``, next to the connectome cache);
+    - at exit the log's last line gives the job's wall time, CPU time and peak memory
+      (the kernel's high-water mark of the process's resident set, exact even for short jobs,
+      which snakemake's sampling ``benchmark:`` files miss); docs/performance.md's per-rule
+      table comes from these lines (``tools/job_usage.py``).
     """
     threads = max(1, int(snakemake.threads))
     for var in _THREAD_VARS:
@@ -42,9 +46,29 @@ def start(snakemake):
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
+    _report_usage_at_exit(f"flycluster.rule.{snakemake.rule}")
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     return logging.getLogger(f"flycluster.rule.{snakemake.rule}")
+
+
+def _report_usage_at_exit(name):
+    import atexit
+    import resource
+    import time
+
+    t0 = time.perf_counter()
+
+    def report():
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak_mb = max(usage.ru_maxrss, children.ru_maxrss) / 1024  # Linux: kB
+        cpu = usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+        logging.getLogger(name).info(
+            "job usage: wall %.1f s, cpu %.1f s, peak memory %.0f MB",
+            time.perf_counter() - t0, cpu, peak_mb)
+
+    atexit.register(report)

@@ -210,7 +210,12 @@ class SlurmCluster:
             "SlurmdPort": PORTS[1],
             "ProctrackType": "proctrack/linuxproc",
             "TaskPlugin": "task/none",
-            "JobAcctGatherType": "jobacct_gather/none",
+            # memory is enforced as on a production cluster: every second the job's processes
+            # are measured, and a step above its memory request (sbatch --mem) is killed
+            # (state OUT_OF_MEMORY), so tests see what a too small mem_mb does
+            "JobAcctGatherType": "jobacct_gather/linux",
+            "JobAcctGatherFrequency": "task=1",
+            "JobAcctGatherParams": "OverMemoryKill",
             "AccountingStorageType": "accounting_storage/none",
             "JobCompType": "jobcomp/filetxt",
             "JobCompLoc": self.jobcomp,

@@ -57,8 +57,7 @@ rule cluster:
         "../../envs/cluster.yaml"
     threads: config["cluster"]["threads"]
     resources:
-        mem_mb=config["cluster"]["mem_mb"],
-        runtime=config["cluster"]["runtime"],
+        **job_resources(cluster_estimate, "cluster"),
     params:
         umap=config["umap"],
         gmm=config["gmm"],

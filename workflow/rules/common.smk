@@ -4,6 +4,7 @@ import re
 
 import flycluster.checkpoints as layout
 import flycluster.config as fc
+import flycluster.resources as fr
 from flycluster.config_schema import apply_schema
 from flycluster.reproducible import PORTABLE_ENV
 
@@ -215,3 +216,53 @@ def tuning_outputs():
         )
         outputs[f"{name}_pdf"] = f"{figure}.pdf"
     return outputs
+
+
+# Memory (MB) and time (minutes) requests, per job, from the sizes of its inputs
+# (flycluster.resources: coefficients measured at flow/0000 scale). A config value other than
+# `auto` (simulate.mem_mb, cluster.runtime, ...) replaces the estimate of the first try. Every
+# retry doubles both, so a job killed for memory (SLURM) is resubmitted with twice as much.
+def job_resources(estimate, section=None):
+    """`mem_mb` and `runtime` callables for a rule; `estimate(wildcards, input, threads)`
+    gives the first try's flycluster.resources.Request."""
+
+    def resource(key):
+        def value(wildcards, input, threads, attempt):
+            fixed = config[section][key] if section else "auto"
+            first = (
+                getattr(estimate(wildcards, input, threads), key)
+                if fixed == "auto"
+                else fixed
+            )
+            return fr.for_attempt(first, attempt)
+
+        return value
+
+    return {"mem_mb": resource("mem_mb"), "runtime": resource("runtime")}
+
+
+def simulate_estimate(wildcards, input, threads):
+    return fr.simulate_request(
+        input.stimulus, device="cuda" if USE_GPU else "cpu", threads=threads
+    )
+
+
+def cluster_estimate(wildcards, input, threads):
+    stability = config["stability"]
+    repeats = (
+        stability["n_seed_repeats"] + stability["n_leave_out_repeats"]
+        if stability["enabled"]
+        else 0
+    )
+    return fr.cluster_request(input.responses, n_repeats=repeats)
+
+
+def responses_estimate(wildcards, input, threads):
+    files = input.responses if hasattr(input, "responses") else list(input)
+    return fr.responses_request(files)
+
+
+def stimulus_estimate(wildcards, input, threads):
+    return fr.stimulus_set_request(
+        config["stimuli"][wildcards.stimulus_set], extent=config["connectome"]["extent"]
+    )

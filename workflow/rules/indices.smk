@@ -15,6 +15,8 @@ if FLASHES:
         conda:
             "../../envs/cluster.yaml"
         threads: 1
+        resources:
+            **job_resources(responses_estimate),
         params:
             radius=config["figures"]["fri_radius"],
             t_stim=config["stimuli"][FLASHES]["t_stim"],
@@ -37,6 +39,8 @@ if MOVING_EDGES:
         conda:
             "../../envs/cluster.yaml"
         threads: 1
+        resources:
+            **job_resources(responses_estimate),
         script:
             "../../scripts/dsi.py"
 

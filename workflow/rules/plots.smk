@@ -16,6 +16,8 @@ rule tuning:
     conda:
         "../../envs/cluster.yaml"
     threads: 1
+    resources:
+        **job_resources(responses_estimate),
     params:
         dpi=config["figures"]["dpi"],
         edge_trace=config["figures"]["edge_trace"],

@@ -14,9 +14,8 @@ rule simulate:
         "../../envs/simulate.yaml"
     threads: config["simulate"]["threads"]
     resources:
+        **job_resources(simulate_estimate, "simulate"),
         gpu=1 if USE_GPU else 0,
-        mem_mb=config["simulate"]["mem_mb"],
-        runtime=config["simulate"]["runtime"],
     params:
         network_dir=network_dir,
         loss_name=LOSS_NAME,
@@ -39,5 +38,7 @@ rule norms:
     conda:
         "../../envs/cluster.yaml"
     threads: 1
+    resources:
+        **job_resources(responses_estimate),
     script:
         "../../scripts/norms.py"

@@ -12,7 +12,7 @@ rule stimulus_set:
         "../../envs/stimuli.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        **job_resources(stimulus_estimate),
     params:
         spec=lambda wildcards: config["stimuli"][wildcards.stimulus_set],
         random_state=config["analysis"]["random_state"],
