@@ -35,10 +35,11 @@ SMALL_STIMULUS_MB = 2000
 MIN_MEM_MB = 1000
 MIN_RUNTIME = 10
 
-#: resident memory of a job's Python process before it reads data (MB), by rule family
-#: (measured: interpreter + numpy, scipy, xarray, netCDF4; torch for simulate; numba, umap,
-#: scikit-learn and matplotlib for cluster)
-BASE_MB = {"simulate": 560, "cluster": 520, "responses": 420, "stimulus": 420}
+#: resident memory of a job's Python process beside its data (MB), by rule family, from the
+#: rehearsal's smallest jobs: simulate 545 (flashes: torch, the network), cluster 376 (7
+#: networks: numba, umap, scikit-learn, matplotlib), fri/dsi/norms/tuning 161-268, stimulus
+#: sets 410 (the reduced moving-edge set)
+BASE_MB = {"simulate": 560, "cluster": 380, "responses": 200, "stimulus": 420}
 #: host memory a CUDA job holds for the CUDA context and torch's CUDA libraries (MB; not
 #: measured, a typical figure for torch 2.x)
 CUDA_HOST_MB = 3000
@@ -121,8 +122,10 @@ def cluster_request(responses, n_repeats: int = 0) -> Request:
     """Request of one cluster job: one cell type of every network's naturalistic responses.
 
     Memory: the (network, sample x frame) feature matrix in float32 and float64 copies
-    (UMAP's correlation metric, the figures' traces). Time: the UMAP fits
-    (1 + ``n_repeats`` stability repeats), measured ~... on the rehearsal (see module doc).
+    (UMAP's correlation metric, the figures' traces); measured 493 MB peak for 50 networks x
+    181,440 features. Time: the UMAP fits and mixture searches (1 + ``n_repeats`` stability
+    repeats); measured 25 s of CPU per cell type with 20 repeats on the rehearsal, so the
+    request (~18 min there) leaves room for slow or shared cores.
     """
     n_networks, dims = _response_dims(responses)
     features_mb = n_networks * dims["sample"] * dims["frame"] * 4 / 2**20
