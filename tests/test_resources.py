@@ -73,7 +73,7 @@ def test_cluster_request_scales_with_networks_and_samples(tmp_path):
 
 
 def test_sintel_stimulus_request_counts_the_folder(tmp_path):
-    from flycluster.rehearsal import augmented_sintel_size
+    from flycluster.stimuli.sintel import augmented_sintel_size
 
     final = tmp_path / "training" / "final"
     for scene, n in (("a", 50), ("b", 20)):

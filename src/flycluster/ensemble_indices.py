@@ -31,12 +31,24 @@ def read_all_cell_types(paths) -> xr.DataArray:
     ValueError
         If the files disagree on stimulus set, samples, frames or cell types (naming the file).
     """
-    from flycluster.formats.responses import open_responses
-
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("read_all_cell_types needs at least one response file")
-    arrays, names, first, first_attrs = [], [], None, {}
+    arrays = list(_networks(paths))
+    first = arrays[0]
+    out = xr.concat(arrays, dim="network", coords="minimal", compat="override", join="override")
+    out.attrs = dict(first.attrs)
+    return out.transpose("network", "sample", "frame", "cell_type")
+
+
+def _networks(paths):
+    """Yield each file's responses, one network at a time: DataArray (network: 1, sample,
+    frame, cell_type) with the first file's coordinates and attrs ``stimulus_set`` and ``dt``
+    (when the file has them); a ValueError names a file that disagrees with the first on
+    stimulus set, samples, frames or cell types."""
+    from flycluster.formats.responses import open_responses
+
+    first, first_attrs = None, {}
     for path in paths:
         with open_responses(path) as ds:
             da = ds["responses"].load()
@@ -53,12 +65,9 @@ def read_all_cell_types(paths) -> xr.DataArray:
                                  f"from {paths[0]} {first.shape}")
             da = da.assign_coords({name: first[name] for name in first.coords
                                    if name in da.coords})
-        arrays.append(da)
-        names.append(str(attrs.get("network", path.stem)))
-    out = xr.concat(arrays, dim=xr.DataArray(names, dims="network", name="network"),
-                    coords="minimal", compat="override", join="override")
-    out.attrs = {key: first_attrs[key] for key in ("stimulus_set", "dt") if key in first_attrs}
-    return out.transpose("network", "sample", "frame", "cell_type")
+        da = da.expand_dims(network=[str(attrs.get("network", Path(path).stem))])
+        da.attrs = {key: first_attrs[key] for key in ("stimulus_set", "dt") if key in first_attrs}
+        yield da
 
 
 def ensemble_fri(paths, radius: int = 6, t_stim: float = 1.0, dt: float | None = None) -> xr.DataArray:
@@ -105,18 +114,8 @@ def ensemble_dsi(paths) -> xr.DataArray:
     # one network at a time (a network's index depends on its own responses alone): holding
     # flyvis's moving-edge set of all 50 flow/0000 networks at once took 5.9 GB
     parts, first = [], None
-    for path in paths:
-        responses = read_all_cell_types([path])
-        if first is None:
-            first = responses
-        elif (responses.attrs.get("stimulus_set") != first.attrs.get("stimulus_set")
-              or responses.shape[1:] != first.shape[1:]
-              or list(responses["cell_type"].values) != list(first["cell_type"].values)):
-            raise ValueError(f"response file {path}: stimulus set, shape or cell types differ "
-                             f"from {paths[0]}")
-        else:
-            responses = responses.assign_coords(
-                {name: first[name] for name in first.coords if name != "network"})
+    for responses in _networks(paths):
+        first = responses if first is None else first
         parts.append(direction_selectivity_index(responses))
     dsi = xr.concat(parts, dim="network").transpose("network", "intensity", "cell_type")
     dsi.attrs = {"stimulus_set": str(first.attrs.get("stimulus_set", ""))}

@@ -36,36 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from flycluster.errors import ConfigError
+from flycluster.stimuli.sintel import SINTEL_FRAME_SHAPE, SINTEL_TRAINING_FRAMES
 
-__all__ = ["SINTEL_TRAINING_FRAMES", "SINTEL_FRAME_SHAPE", "augmented_sintel_size",
-           "write_sintel_standin", "write_rehearsal", "main"]
-
-#: MPI-Sintel's training set (``training/final``): scene -> number of frames (1064 in all)
-SINTEL_TRAINING_FRAMES = {
-    "alley_1": 50, "alley_2": 50, "ambush_2": 21, "ambush_4": 33, "ambush_5": 50,
-    "ambush_6": 20, "ambush_7": 50, "bamboo_1": 50, "bamboo_2": 50, "bandage_1": 50,
-    "bandage_2": 50, "cave_2": 50, "cave_4": 50, "market_2": 50, "market_5": 50,
-    "market_6": 40, "mountain_1": 50, "shaman_2": 50, "shaman_3": 50, "sleeping_1": 50,
-    "sleeping_2": 50, "temple_2": 50, "temple_3": 50,
-}
-#: (height, width) of every Sintel frame in pixels
-SINTEL_FRAME_SHAPE = (436, 1024)
-
-
-def augmented_sintel_size(frame_counts=None, clip_frames: int = 19, vertical_splits: int = 3,
-                          n_flips: int = 2, n_rotations: int = 6) -> int:
-    """Number of sequences flyvis's AugmentedSintel makes from scenes of ``frame_counts``.
-
-    Per scene: the first frame is dropped, the rest split into ``round(n / clip_frames)``
-    clips (scenes shorter than one clip are skipped), each clip rendered for every vertical
-    split, flip and rotation. The 23 training scenes give 63 clips x 36 = 2268.
-    """
-    from flycluster.stimuli.augment import temporal_split_windows
-
-    counts = SINTEL_TRAINING_FRAMES if frame_counts is None else frame_counts
-    clips = sum(len(temporal_split_windows(n - 1, clip_frames))
-                for n in counts.values() if n - 1 >= clip_frames)
-    return clips * vertical_splits * n_flips * n_rotations
+__all__ = ["write_sintel_standin", "write_rehearsal", "main"]
 
 
 def _scene_frames(index: int, n_frames: int, shape, random_state: int):
@@ -161,6 +134,7 @@ def write_rehearsal(out, n_networks: int = 50, n_scenes: int | None = None,
     """
     import yaml
 
+    from flycluster.stimuli.sintel import augmented_sintel_size
     from flycluster.synthetic import write_synthetic_ensemble
 
     for name, value, low in (("n_networks", n_networks, 1), ("n_scenes", n_scenes, 1),

@@ -165,15 +165,10 @@ def stimulus_set_request(spec: dict, extent: int = 15) -> Request:
 def _sintel_samples(spec: dict) -> int:
     """Samples of a sintel set from its folder, or flyvis's 2268 when it cannot be listed."""
     from flycluster.errors import StimulusError
-    from flycluster.rehearsal import augmented_sintel_size
-    from flycluster.stimuli.sintel import find_sintel_final
+    from flycluster.stimuli.sintel import augmented_sintel_size, scene_frame_counts
 
     try:
-        final = find_sintel_final(spec["root"])
-        counts = {p.name: sum(1 for f in p.iterdir() if f.suffix.lower() == ".png")
-                  for p in final.iterdir() if p.is_dir()}
-        if spec.get("scenes"):
-            counts = {k: v for k, v in counts.items() if k in spec["scenes"]}
+        counts = scene_frame_counts(spec["root"], spec.get("scenes"))
         return augmented_sintel_size(
             counts, spec.get("clip_frames", 19), spec.get("vertical_splits", 3),
             len(spec.get("flip_axes", (0, 1))), len(spec.get("n_rotations", range(6))))

@@ -23,14 +23,24 @@ from pathlib import Path
 import numpy as np
 
 from flycluster.errors import StimulusError
-from flycluster.stimuli.augment import augment_sequences, render_vertical_splits
+from flycluster.stimuli.augment import augment_sequences, render_vertical_splits, temporal_split_windows
 from flycluster.stimuli.io import make_stimulus_dataset
 
-__all__ = ["SINTEL_URL", "find_sintel_final", "list_sintel_scenes", "load_scene",
-           "augmented_sintel"]
+__all__ = ["SINTEL_URL", "find_sintel_final", "list_sintel_scenes", "scene_frame_counts",
+           "load_scene", "augmented_sintel", "augmented_sintel_size"]
 
 SINTEL_URL = "http://sintel.is.tue.mpg.de (file MPI-Sintel-complete.zip)"
 SINTEL_FRAMERATE = 24
+#: MPI-Sintel's training set (``training/final``): scene -> number of frames (1064 in all)
+SINTEL_TRAINING_FRAMES = {
+    "alley_1": 50, "alley_2": 50, "ambush_2": 21, "ambush_4": 33, "ambush_5": 50,
+    "ambush_6": 20, "ambush_7": 50, "bamboo_1": 50, "bamboo_2": 50, "bandage_1": 50,
+    "bandage_2": 50, "cave_2": 50, "cave_4": 50, "market_2": 50, "market_5": 50,
+    "market_6": 40, "mountain_1": 50, "shaman_2": 50, "shaman_3": 50, "sleeping_1": 50,
+    "sleeping_2": 50, "temple_2": 50, "temple_3": 50,
+}
+#: (height, width) of every Sintel frame in pixels
+SINTEL_FRAME_SHAPE = (436, 1024)
 
 
 def _where_to_get(root) -> str:
@@ -61,6 +71,13 @@ def list_sintel_scenes(root) -> list[str]:
     if not scenes:
         raise StimulusError(f"no scene folders in {final}. {_where_to_get(root)}")
     return scenes
+
+
+def scene_frame_counts(root, scenes=None) -> dict[str, int]:
+    """Frames (PNG files) per scene folder of ``training/final``, in flyvis's scene order."""
+    final = find_sintel_final(root)
+    return {scene: len(_frames(final / scene)) for scene in list_sintel_scenes(root)
+            if scenes is None or scene in scenes}
 
 
 def load_scene(scene_dir: Path, start: int = 1) -> np.ndarray:
@@ -144,3 +161,18 @@ def augmented_sintel(root, scenes=None, *, stimulus_set: str = "sintel", clip_fr
     return make_stimulus_dataset(stimulus, table, stimulus_set=stimulus_set,
                                  kind="naturalistic", dt=dt, t_pre=0.0, t_fade_in=t_fade_in,
                                  extent=extent, spec=spec)
+
+
+def augmented_sintel_size(frame_counts=None, clip_frames: int = 19, vertical_splits: int = 3,
+                          n_flips: int = 2, n_rotations: int = 6) -> int:
+    """Number of sequences :func:`augmented_sintel` makes from scenes of ``frame_counts``
+    (scene -> frames; default MPI-Sintel's training set), without reading a frame.
+
+    Per scene: the first frame is dropped, the rest split into ``round(n / clip_frames)``
+    clips (scenes shorter than one clip are skipped), each clip rendered for every vertical
+    split, flip and rotation. The 23 training scenes give 63 clips x 36 = 2268.
+    """
+    counts = SINTEL_TRAINING_FRAMES if frame_counts is None else frame_counts
+    clips = sum(len(temporal_split_windows(n - 1, clip_frames))
+                for n in counts.values() if n - 1 >= clip_frames)
+    return clips * vertical_splits * n_flips * n_rotations
