@@ -92,11 +92,19 @@ def unlock(workdir, log_path):
     assert rc == 0, log[-3000:]
 
 
+def in_flight_netcdf(workdir):
+    """netCDF outputs of jobs snakemake has started and not yet recorded as done."""
+    return [p for p in incomplete_outputs(workdir) if p.endswith(".nc")]
+
+
 def crash_when(workdir, log_path, predicate, timeout=tr.RUN_TIMEOUT):
-    """Start the local run, SIGKILL its process group as soon as ``predicate(workdir)``."""
+    """Start the local run, SIGKILL its process group as soon as ``predicate(workdir)`` holds
+    while a job writing a netCDF file is in flight (between two jobs snakemake may briefly run
+    none: a kill there would leave nothing half-done to test)."""
     proc = tr.start(tr.local_cmd(workdir), log_path)
     try:
-        hit = tr.wait_for(lambda: predicate(workdir), timeout, proc=proc, interval=0.02)
+        hit = tr.wait_for(lambda: predicate(workdir) and bool(in_flight_netcdf(workdir)),
+                          timeout, proc=proc, interval=0.02)
         finished_early = proc.poll() is not None
     finally:
         tr.kill_tree(proc)
@@ -112,7 +120,7 @@ def check_after_crash(workdir):
     for p in (Path(workdir) / "results").rglob("*.nc"):
         if not p.name.startswith("."):
             assert_complete_netcdf(p)
-    in_flight = [p for p in incomplete_outputs(workdir) if p.endswith(".nc")]
+    in_flight = in_flight_netcdf(workdir)
     assert in_flight, "no job was in flight when the run was killed"
     target = Path(workdir) / in_flight[0]
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -160,3 +160,24 @@ def test_continuing_past_an_end_off_an_epoch_boundary_is_refused(connectome, seq
     with pytest.raises(CheckpointError, match="epoch boundary"):
         train_flow(Network.initial(connectome), sequences[:4], sequences[4:5], tmp_path / "c",
                    config(iterations=5))
+
+
+def test_decoder_learning_rate_factor(connectome, sequences, tmp_path):
+    """lr_decoder_factor scales the decoder's Adam rate only: Adam's first step moves every
+    parameter with a non-zero gradient by its group's learning rate (|m / sqrt(v)| = 1)."""
+    net = Network.initial(connectome)
+    bias0 = net.state_dict()["nodes_bias"].clone()
+    cfg = config(iterations=1, lr_start=1e-3, lr_stop=1e-3, lr_decoder_factor=10,
+                 penalty_stop=0, augmentation=NO_AUGMENTATION)
+    result = train_flow(net, sequences[:2], sequences[:2], tmp_path / "000", cfg)
+    step_net = (result.network.state_dict()["nodes_bias"] - bias0).abs()
+    step_dec = (result.decoder.state_dict()["base.0.weight"] - 1e-3).abs()
+    moved_net, moved_dec = step_net[step_net > 0], step_dec[step_dec > 0]
+    assert len(moved_net) > 10 and len(moved_dec) > 10
+    np.testing.assert_allclose(moved_net.median(), 1e-3, rtol=1e-2)
+    np.testing.assert_allclose(moved_dec.median(), 1e-2, rtol=1e-2)
+    groups = torch.load(list_checkpoints(tmp_path / "000")[-1],
+                        weights_only=False)["optim"]["param_groups"]
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-2])
+    with pytest.raises(Exception, match="lr_decoder_factor"):
+        TrainConfig(lr_decoder_factor=0)

@@ -21,6 +21,16 @@ import time
 from pathlib import Path
 
 
+def _which(text: str):
+    if text in ("best", "start", "last"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected best, start, last or an integer checkpoint index, got {text!r}") from None
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folders", nargs="+", help="network folders or ensemble folders")
@@ -30,8 +40,9 @@ def main(argv=None):
                    help="moving-edge speeds (columns/s; default flyvis's 6)")
     p.add_argument("--t-pre", type=float, default=None)
     p.add_argument("--t-post", type=float, default=None)
-    p.add_argument("--checkpoints", nargs="+", default=["best", "start"],
-                   choices=["best", "start", "last"])
+    p.add_argument("--checkpoints", nargs="+", default=["best", "start"], type=_which,
+                   help="best, start, last or checkpoint indices (0 = first, -1 = last) "
+                        "to follow the tuning over training (default: best start)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--workdir", default=None, help="keep stimulus and responses here")
     args = p.parse_args(argv)

@@ -124,6 +124,23 @@ def loss_ratio(network_dir, loss_name: str = "loss") -> dict:
             "iterations": iterations}
 
 
+def _checkpoint(folder: Path, which, loss_name: str) -> Path:
+    """The checkpoint file of ``folder`` named by ``which`` (see :func:`evaluate_networks`)."""
+    from flycluster.checkpoints import best_checkpoint, list_checkpoints
+
+    if which == "best":
+        return best_checkpoint(folder, loss_name)
+    index = {"start": 0, "last": -1}.get(which, which)
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise ValueError(f"checkpoints: expected best, start, last or an integer index, "
+                         f"got {which!r}")
+    found = list_checkpoints(folder)
+    if not -len(found) <= index < len(found):
+        raise ValueError(f"{folder}: checkpoint index {index} out of range "
+                         f"({len(found)} checkpoints)")
+    return found[index]
+
+
 def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = None,
                       checkpoints=("best", "start"), loss_name: str = "loss",
                       batch_size: int | None = None, workdir=None) -> pd.DataFrame:
@@ -137,7 +154,9 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
     edges : moving-edge stimulus options (``$defs/moving_edges`` of the config schema, e.g.
         fewer speeds for a quick look); default flyvis's.
     checkpoints : which checkpoints to score: ``"best"`` (lowest validation loss, the one the
-        analysis uses), ``"start"`` (the first one: the untrained network), ``"last"``.
+        analysis uses), ``"start"`` (the first one: the untrained network), ``"last"``, or an
+        integer: the position in the folder's checkpoint list (``chkpt_NNNNN`` in order, negative
+        from the end), to follow the tuning over training.
     workdir : folder for the stimulus and response files (default: a temporary folder).
 
     Returns
@@ -147,7 +166,6 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
     """
     import tempfile
 
-    from flycluster.checkpoints import best_checkpoint, list_checkpoints
     from flycluster.connectome import load_connectome
     from flycluster.formats.responses import read_cell_type
     from flycluster.network import load_network
@@ -168,11 +186,8 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
         for which in checkpoints:
             paths = []
             for folder in map(Path, network_dirs):
-                if which not in ("best", "start", "last"):
-                    raise ValueError(f"checkpoints: expected best, start or last, got {which!r}")
-                chkpt = (best_checkpoint(folder, loss_name) if which == "best" else
-                         list_checkpoints(folder)[0 if which == "start" else -1])
-                out = root / which / f"{folder.name}.nc"
+                chkpt = _checkpoint(folder, which, loss_name)
+                out = root / str(which) / f"{folder.name}.nc"
                 if not out.is_file():
                     network = load_network(chkpt, connectome=connectome)
                     simulate_stimulus_file(network, stimulus, out, network_name=folder.name,
@@ -180,7 +195,7 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
                 paths.append(out)
             for cell_type in T4T5:
                 table = tuning_scores(read_cell_type(paths, cell_type), cell_type)
-                table.insert(1, "checkpoint", which)
+                table.insert(1, "checkpoint", str(which))
                 frames.append(table)
         scores = pd.concat(frames, ignore_index=True)
     losses = pd.DataFrame([{"network": Path(d).name, **loss_ratio(d, loss_name)}

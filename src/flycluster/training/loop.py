@@ -63,6 +63,8 @@ class TrainConfig:
     dt : integration time step (0.02 s); n_frames : source frames per sample (19 -> 40 steps).
     t_pre_train, t_pre_val : grey steady-state warm-up before training / validation samples (s).
     lr_start, lr_stop, lr_steps : stepwise learning rate of network, decoder and penalty.
+    lr_decoder_factor : the decoder's learning rate is ``lr_decoder_factor`` times the
+        network's (flyvis's ``lr_dec`` equals ``lr_net``: 1.0).
     penalty_* : activity penalty (weight 0.1, baseline 5, below 1.0, above 0.1, stop 150,000).
     decoder_shape, decoder_kernel_size, decoder_dropout, decoder_const_weight : DecoderGAVP.
     checkpoint_every : epochs between checkpoints (flyvis: 300).
@@ -79,6 +81,7 @@ class TrainConfig:
     lr_start: float = 5e-5
     lr_stop: float = 5e-6
     lr_steps: int = 10
+    lr_decoder_factor: float = 1.0
     penalty_weight: float = 0.1
     penalty_baseline: float = 5.0
     penalty_below: float = 1.0
@@ -99,6 +102,8 @@ class TrainConfig:
                               f"got {self.iterations}, {self.batch_size}, {self.checkpoint_every}")
         if not self.dt > 0:
             raise ConfigError(f"dt must be > 0, got {self.dt}")
+        if not self.lr_decoder_factor > 0:
+            raise ConfigError(f"lr_decoder_factor must be > 0, got {self.lr_decoder_factor}")
         self.decoder_shape = tuple(int(c) for c in self.decoder_shape)
 
     def to_dict(self) -> dict:
@@ -237,7 +242,7 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
                                  config.lr_steps)
     optimizer = torch.optim.Adam([
         {"params": [p for p in module.parameters() if p.requires_grad], "lr": schedule[0]},
-        {"params": list(decoder.parameters()), "lr": schedule[0]},
+        {"params": list(decoder.parameters()), "lr": schedule[0] * config.lr_decoder_factor},
     ])
     penalty = ActivityPenalty(module.connectome.central_cells_index, config.penalty_baseline,
                               config.penalty_weight, config.penalty_below, config.penalty_above,
@@ -338,8 +343,9 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
             order = np.random.default_rng(_seed(config.random_state, 1, epoch)).permutation(
                 len(train_sequences))
             lr = schedule[min(done, len(schedule) - 1)]
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            net_group, decoder_group = optimizer.param_groups
+            net_group["lr"] = lr
+            decoder_group["lr"] = lr * config.lr_decoder_factor
             steady = module.steady_state(config.t_pre_train, config.dt, config.batch_size)
             for b in range(iters_per_epoch):
                 if done >= config.iterations or (stop_after is not None
