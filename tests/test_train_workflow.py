@@ -150,3 +150,28 @@ def test_training_data_errors_name_the_key():
         training_data({"kind": "sintel"}, options["validation"], 3)
     with pytest.raises(ConfigError, match=r"ensemble.training.validation"):
         training_data(options["data"], {"kind": None}, 3)
+
+
+def test_train_network_tool_overrides(tmp_path):
+    """tools/train_network.py: what one train job does; --set takes YAML values and numbers
+    YAML 1.1 reads as strings (1e-3)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import train_network as tool
+    finally:
+        sys.path.pop(0)
+    tool.main(["--options", str(TRAIN_TINY), "--index", "1", "--work", str(tmp_path / "work"),
+               "--dest", str(tmp_path / "001"), "--analysis-extent", "4", "--log-every", "1",
+               "--set", "iterations=4", "lr_start=1e-3", "lr_stop=5.0e-4",
+               "lr_decoder_factor=4"])
+    meta = yaml.safe_load((tmp_path / "001" / "_meta.yaml").read_text())
+    train = meta["config"]["train"]
+    assert (train["iterations"], train["lr_start"], train["lr_stop"],
+            train["lr_decoder_factor"]) == (4, 1e-3, 5e-4, 4)
+    assert train["random_state"] == network_random_state(3, 1)
+    assert layout.best_checkpoint(tmp_path / "001").is_file()
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        tool.main(["--options", str(TRAIN_TINY), "--work", str(tmp_path / "w2"),
+                   "--dest", str(tmp_path / "d2"), "--set", "iterations"])

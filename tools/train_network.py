@@ -16,6 +16,19 @@ import logging
 import time
 
 
+def _value(text: str):
+    """A YAML value; numbers YAML 1.1 reads as strings (``1e-9``, no dot) become floats."""
+    import yaml
+
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--options", required=True, help="YAML with ensemble.training options")
@@ -42,8 +55,10 @@ def main(argv=None):
     ensemble = doc.get("ensemble", {})
     options = dict(ensemble.get("training", doc))
     for item in args.set:
-        key, value = item.split("=", 1)
-        options[key] = yaml.safe_load(value)
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE")
+        options[key] = _value(value)
     from flycluster.config_schema import apply_schema
 
     # the schema's defaults and checks, as the workflow applies them
