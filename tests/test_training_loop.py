@@ -181,3 +181,27 @@ def test_decoder_learning_rate_factor(connectome, sequences, tmp_path):
     assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-2])
     with pytest.raises(Exception, match="lr_decoder_factor"):
         TrainConfig(lr_decoder_factor=0)
+
+
+def test_silent_output_types_are_reported(connectome, sequences, tmp_path, caplog):
+    from flycluster.training.loop import silent_output_types
+
+    module = Network.initial(connectome).module()
+    cfg = config()
+    assert silent_output_types(module, cfg) == []  # flyvis's initial network: all types rest > 0
+    rest = module.resting_potentials(cfg.t_pre_train, cfg.dt)
+    assert len(rest) == 65 and min(rest.values()) > 0
+    types = list(connectome.cell_types)
+    with torch.no_grad():
+        for name in ("T4a", "Mi1", "R1"):  # two output types, one input type
+            module.nodes_bias[types.index(name)] = -5.0
+    silent = silent_output_types(module, cfg)
+    assert "T4a" in silent and "R1" not in silent
+    assert set(silent) <= set(connectome.output_cell_types)
+    # every checkpoint records and logs them
+    with caplog.at_level("INFO", logger="flycluster.training"):
+        train_flow(module, sequences[:2], sequences[:2], tmp_path / "000", config(iterations=2))
+    record = torch.load(list_checkpoints(tmp_path / "000")[0], weights_only=False)
+    assert record["silent_output_types"] == silent
+    assert f"{len(silent)} of {len(connectome.output_cell_types)} output cell types silent" \
+        in caplog.text

@@ -179,6 +179,14 @@ def _batches(sequences, augmentation, rng, augment, device):
 
 
 @torch.no_grad()
+def silent_output_types(module, config: TrainConfig) -> list[str]:
+    """Output cell types (those the decoder reads) whose central cell is at V <= 0 in the grey
+    steady state training starts from (``t_pre_train``): their relu is 0 there, so the task
+    passes no gradient through them. A rising count shows the network being silenced."""
+    rest = module.resting_potentials(config.t_pre_train, config.dt)
+    return [t for t in module.connectome.output_cell_types if rest[t] <= 0]
+
+
 def validate(module, decoder, sequences, augmentation, config: TrainConfig) -> tuple[float, float]:
     """(mean l2norm, mean EPE) over unaugmented validation sequences, eval mode."""
     was_training = decoder.training, module.training
@@ -187,14 +195,15 @@ def validate(module, decoder, sequences, augmentation, config: TrainConfig) -> t
     device = module.nodes_bias.device
     losses, epes = [], []
     try:
-        for start in range(0, len(sequences), config.validation_batch):
-            chunk = sequences[start:start + config.validation_batch]
-            lum, flow = _batches(chunk, augmentation, None, False, device)
-            state = module.steady_state(config.t_pre_val, config.dt, len(chunk))
-            est = decoder(module(lum, config.dt, state=state))
-            for k in range(len(chunk)):
-                losses.append(float(l2norm(est[k:k + 1], flow[k:k + 1])))
-                epes.append(float(epe(est[k:k + 1], flow[k:k + 1])))
+        with torch.no_grad():
+            for start in range(0, len(sequences), config.validation_batch):
+                chunk = sequences[start:start + config.validation_batch]
+                lum, flow = _batches(chunk, augmentation, None, False, device)
+                state = module.steady_state(config.t_pre_val, config.dt, len(chunk))
+                est = decoder(module(lum, config.dt, state=state))
+                for k in range(len(chunk)):
+                    losses.append(float(l2norm(est[k:k + 1], flow[k:k + 1])))
+                    epes.append(float(epe(est[k:k + 1], flow[k:k + 1])))
     finally:
         decoder.train(was_training[0])
         module.train(was_training[1])
@@ -293,6 +302,7 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
     def checkpoint():
         nonlocal chkpt_index
         loss, err = validate(module, decoder, val_sequences, augmentation, config)
+        silent = silent_output_types(module, config)
         chkpt_index += 1
         record = {
             "network": module.flyvis_state_dict(),
@@ -305,6 +315,7 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
             "n_iterations_done": done,
             "dt": config.dt,
             "config": config.to_dict(),
+            "silent_output_types": silent,
         }
         with atomic_path(chkpt_dir / f"chkpt_{chkpt_index:05d}", suffix="") as tmp:
             torch.save(record, tmp)
@@ -318,8 +329,10 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
         _write_h5(path / "chkpt_iter.h5", np.asarray(val_iters) - 1)
         _write_h5(path / "loss.h5", train_loss)
         _write_h5(path / "best_chkpt_index.h5", [int(np.argmin(val_losses))])
-        logger.info("checkpoint %d at iteration %d: validation loss %.5g, EPE %.5g",
-                    chkpt_index, done, loss, err)
+        n_out = len(module.connectome.output_cell_types)
+        logger.info("checkpoint %d at iteration %d: validation loss %.5g, EPE %.5g; "
+                    "%d of %d output cell types silent at grey%s", chkpt_index, done, loss, err,
+                    len(silent), n_out, f" ({', '.join(silent)})" if silent else "")
 
     write_meta("running")
     if chkpt_index < 0:

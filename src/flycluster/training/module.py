@@ -245,6 +245,19 @@ class NetworkModule(nn.Module):
             last = self.forward(movie, dt)[:, -1]
         return last.expand(batch, self.n_nodes).clone() if not grad else last.expand(batch, self.n_nodes)
 
+    def resting_potentials(self, t_pre: float = 0.5, dt: float = 0.02, value: float = GREY) -> dict:
+        """Voltage of every cell type's central cell in the steady state of :meth:`steady_state`
+        (``t_pre`` s of constant luminance ``value``): ``{cell type: V}`` in the connectome's
+        type order. A type at V <= 0 is silent there: relu(V) = 0, so no gradient reaches its
+        parameters through its own activity."""
+        state = self.steady_state(t_pre, dt, 1, value)
+        if state is None:
+            state = self.initial_state(1)
+        index = torch.as_tensor(np.asarray(self.connectome.central_cells_index),
+                                device=state.device)
+        volts = state[0, index].detach().cpu().double().numpy()
+        return dict(zip(self.connectome.cell_types, map(float, volts)))
+
     def extra_repr(self) -> str:
         return (f"extent={self.connectome.extent}, n_nodes={self.n_nodes}, n_edges={self.connectome.n_edges}, "
                 f"backend={self.backend!r}")
