@@ -372,7 +372,7 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
                 optimizer.zero_grad()
                 activity = module(lum, config.dt, state=steady)
                 loss = l2norm(decoder(activity), flow)
-                use_penalty = penalty.active(done)
+                use_penalty = penalty.active(done) and config.penalty_weight > 0
                 loss.backward(retain_graph=use_penalty)
                 if use_penalty:
                     (pen_grad,) = torch.autograd.grad(penalty(activity), module.nodes_bias)
