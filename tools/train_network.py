@@ -46,25 +46,18 @@ def main(argv=None):
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     import torch
-    import yaml
 
     torch.set_num_threads(args.threads)
-    from flycluster.training.ensemble import train_network
+    from flycluster.training.ensemble import read_training_options, train_network
 
-    doc = yaml.safe_load(open(args.options))
-    ensemble = doc.get("ensemble", {})
-    options = dict(ensemble.get("training", doc))
+    overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
             raise SystemExit(f"--set {item!r}: expected KEY=VALUE")
-        options[key] = _value(value)
-    from flycluster.config_schema import apply_schema
-
-    # the schema's defaults and checks, as the workflow applies them
-    options = apply_schema({"ensemble": {"kind": "trained", "training": options}})[
-        "ensemble"]["training"]
-    seed = args.seed if args.seed is not None else int(ensemble.get("random_state", 0))
+        overrides[key] = _value(value)
+    options, file_seed = read_training_options(args.options, overrides)
+    seed = args.seed if args.seed is not None else file_seed
     logging.getLogger("flycluster.training").info("options: %s", options)
     t0 = time.time()
     result = train_network(args.work, args.dest, args.index, options, seed=seed,

@@ -36,7 +36,8 @@ from flycluster.errors import ConfigError
 from flycluster.training.data import flow_sequences, split_by_group
 from flycluster.training.loop import TrainConfig, train_flow
 
-__all__ = ["network_random_state", "initial_network", "training_data", "train_config",
+__all__ = ["network_random_state", "initial_network", "training_data", "read_training_options",
+           "train_config",
            "train_network", "publish", "BEST_CHECKPOINT"]
 
 logger = logging.getLogger("flycluster.training")
@@ -128,6 +129,27 @@ def training_data(data: dict, validation: dict, extent: int, random_state: int =
                           "groups of the data) or a kind with its options")
     return (_sequences(data, extent, random_state, "data"),
             _sequences(validation, extent, random_state + 10_000, "validation"))
+
+
+def read_training_options(path, overrides: dict | None = None) -> tuple[dict, int]:
+    """``ensemble.training`` options of a workflow config file (or of a file holding only
+    them), with ``overrides`` applied and the schema's defaults and checks (as the workflow
+    applies them). Returns (options, the file's ``ensemble.random_state`` or 0)."""
+    import yaml
+
+    from flycluster.config_schema import apply_schema
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: options file not found")
+    doc = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping of options, got {type(doc).__name__}")
+    ensemble = doc.get("ensemble") or {}
+    options = {**dict(ensemble.get("training", doc)), **(overrides or {})}
+    options = apply_schema({"ensemble": {"kind": "trained", "training": options}})[
+        "ensemble"]["training"]
+    return options, int(ensemble.get("random_state", 0))
 
 
 def train_config(options: dict, random_state: int) -> TrainConfig:

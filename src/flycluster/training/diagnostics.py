@@ -1,0 +1,117 @@
+"""What a training run did to a network: reference losses of the task and per-checkpoint state.
+
+Two questions a training log alone does not answer:
+
+- *Has the decoder learned anything?* :func:`flow_baselines` gives the validation loss of
+  predicting no flow at all (what a decoder that has learned nothing converges to, since the
+  augmented flow has mean zero) and of an oracle that knows each frame's mean flow (the global
+  self-motion, which every movie here is made of). A validation loss near the first means the
+  task has not been learned.
+- *What did training do to the network?* :func:`checkpoint_diagnostics` reads every checkpoint
+  of a folder and reports how many cell types rest at V <= 0 in the grey steady state (silent:
+  no gradient passes through their relu), how the synaptic strengths moved (median ratio to the
+  first checkpoint, excitatory and inhibitory edge types separately; how many are clamped at 0)
+  and the largest change of resting potential and time constant.
+
+``tools/inspect_training.py`` prints both for network folders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from flycluster.training.data import FlowAugmentation, stack_samples
+from flycluster.training.objectives import l2norm
+
+__all__ = ["flow_baselines", "checkpoint_diagnostics", "folder_extent"]
+
+
+def flow_baselines(sequences, n_frames: int = 19, dt: float = 0.02) -> dict:
+    """Reference validation losses (flyvis's l2norm, mean over sequences) of ``sequences``
+    (unaugmented, cropped at 0 and resampled as validation does).
+
+    Returns dict: ``zero`` (predicting no flow), ``frame_mean`` (predicting at every hexal the
+    frame's mean flow of that sequence: an oracle of the global motion), ``n_sequences``.
+    """
+    augmentation = FlowAugmentation(n_frames=n_frames, dt=dt)
+    _, flow = stack_samples([augmentation(s, None, augment=False) for s in sequences])
+    flow = torch.from_numpy(flow)  # (samples, frames, 2, hexals)
+    mean = flow.mean(dim=-1, keepdim=True).expand_as(flow)
+    zero = [float(l2norm(torch.zeros_like(f[None]), f[None])) for f in flow]
+    frame_mean = [float(l2norm(m[None], f[None])) for m, f in zip(mean, flow)]
+    return {"zero": float(np.mean(zero)), "frame_mean": float(np.mean(frame_mean)),
+            "n_sequences": len(sequences)}
+
+
+def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
+                           dt: float = 0.02) -> pd.DataFrame:
+    """One row per checkpoint of the network folder ``folder`` (work or published folder).
+
+    Columns: ``checkpoint`` (position), ``iteration`` (trained iterations, <NA> if not recorded),
+    ``val_loss``, ``silent_output``/``silent_other`` (cell types at V <= 0 in the grey steady
+    state after ``t_pre`` s, among the decoder's output types / the rest), ``silent_types``
+    (their names), ``exc_strength_ratio``/``inh_strength_ratio`` (median over excitatory /
+    inhibitory edge types of strength / strength at the first checkpoint), ``n_clamped``
+    (strengths at 0), ``max_bias_change``, ``max_time_const_change`` (V and s, against the first
+    checkpoint). ``connectome``: the folder's lattice (default: flyvis's at
+    :func:`folder_extent`).
+    """
+    from flycluster.checkpoints import list_checkpoints
+    from flycluster.connectome import load_connectome
+    from flycluster.network import load_network
+
+    folder = Path(folder)
+    if connectome is None:
+        connectome = load_connectome(extent=folder_extent(folder))
+    rows, first = [], None
+    for position, path in enumerate(list_checkpoints(folder)):
+        network = load_network(path, connectome=connectome)
+        connectome = network.connectome
+        module = network.module()
+        state = {k: v.detach().double().numpy() for k, v in module.state_dict().items()}
+        if first is None:
+            first = state
+        rest = module.resting_potentials(t_pre, dt)
+        outputs = set(connectome.output_cell_types)
+        silent = [t for t, v in rest.items() if v <= 0]
+        sign = state["edges_sign"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = state["edges_syn_strength"] / first["edges_syn_strength"]
+        record = torch.load(path, map_location="cpu", weights_only=False)
+        record = record if isinstance(record, dict) else {}
+        rows.append({
+            "checkpoint": position,
+            "iteration": float(record.get("n_iterations_done", np.nan)),
+            "val_loss": float(record.get("val_loss", np.nan)),
+            "silent_output": sum(t in outputs for t in silent),
+            "silent_other": sum(t not in outputs for t in silent),
+            "silent_types": " ".join(silent),
+            "exc_strength_ratio": float(np.nanmedian(ratio[sign > 0])),
+            "inh_strength_ratio": float(np.nanmedian(ratio[sign < 0])),
+            "n_clamped": int((state["edges_syn_strength"] == 0).sum()),
+            "max_bias_change": float(np.abs(state["nodes_bias"] - first["nodes_bias"]).max()),
+            "max_time_const_change": float(np.abs(state["nodes_time_const"]
+                                                  - first["nodes_time_const"]).max()),
+        })
+    table = pd.DataFrame(rows)
+    table["iteration"] = table["iteration"].astype("Int64")
+    return table
+
+
+def folder_extent(folder, default: int = 15) -> int:
+    """The lattice extent a network folder's checkpoints were written at, from its
+    ``_meta.yaml`` (published folders: ``published.analysis_extent``; work folders of
+    ``train_network``: ``config.extent``), else ``default``."""
+    import yaml
+
+    meta_file = Path(folder) / "_meta.yaml"
+    meta = yaml.safe_load(meta_file.read_text()) if meta_file.is_file() else None
+    meta = meta if isinstance(meta, dict) else {}
+    published = meta.get("published") or {}
+    config = meta.get("config") or {}
+    extent = published.get("analysis_extent", config.get("extent", default))
+    return int(extent)

@@ -1,0 +1,80 @@
+"""flycluster.training.diagnostics: the task's reference losses on flows with known answers, and
+per-checkpoint diagnostics of a tiny trained folder."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from flycluster.training.data import FlowSequence
+from flycluster.training.diagnostics import checkpoint_diagnostics, flow_baselines, folder_extent
+
+
+def _sequence(flow_fn, n_hexals=19, frames=25, name="s"):
+    t = np.arange(frames)[:, None, None].astype(np.float32)
+    flow = np.broadcast_to(flow_fn(t, np.arange(n_hexals)[None, None, :]),
+                           (frames, 2, n_hexals)).astype(np.float32)
+    return FlowSequence(name, np.full((frames, n_hexals), 0.5, np.float32), flow.copy(), name)
+
+
+def test_baselines_of_known_flows():
+    # uniform flow (1, -2) per frame: predicting nothing costs its norm, the frame mean nothing
+    uniform = _sequence(lambda t, h: np.stack([np.ones_like(h + t), -2 * np.ones_like(h + t)],
+                                              axis=1)[:, :, 0])
+    out = flow_baselines([uniform], n_frames=19, dt=0.02)
+    frames = math.ceil(19 / (24 * 0.02))  # validation's resampling: 40 frames
+    assert out["n_sequences"] == 1
+    assert out["zero"] == pytest.approx(math.sqrt(frames * 19 * (1 + 4)), rel=1e-5)
+    assert out["frame_mean"] == pytest.approx(0, abs=1e-4)
+    # zero-mean flow over the hexals: the frame mean is no better than nothing
+    ramp = _sequence(lambda t, h: np.stack([h - 9.0 + 0 * t, 0 * h + 0 * t], axis=1)[:, :, 0])
+    out = flow_baselines([ramp], n_frames=19, dt=0.02)
+    assert out["zero"] == pytest.approx(math.sqrt(frames * sum((h - 9) ** 2 for h in range(19))),
+                                        rel=1e-5)
+    assert out["frame_mean"] == pytest.approx(out["zero"], rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, connectome_path):
+    from flycluster.connectome import load_connectome
+    from flycluster.network import Network
+    from flycluster.training.data import photo_flow_sequences
+    from flycluster.training.loop import TrainConfig, train_flow
+
+    connectome = load_connectome(connectome_path, extent=2)
+    seqs = photo_flow_sequences(["camera", "coins"], frames_per_movie=20, height=120, width=240,
+                                extent=2, vertical_splits=2, random_state=0)
+    folder = tmp_path_factory.mktemp("diag") / "000"
+    train_flow(Network.initial(connectome), seqs[:2], seqs[2:], folder,
+               TrainConfig(iterations=4, batch_size=2, checkpoint_every=1, lr_start=1e-2,
+                           lr_stop=1e-2, random_state=0))
+    return folder, connectome
+
+
+def test_checkpoint_diagnostics(trained):
+    folder, connectome = trained
+    table = checkpoint_diagnostics(folder, connectome)
+    assert table["checkpoint"].tolist() == [0, 1, 2, 3, 4]
+    assert table["iteration"].tolist() == [0, 1, 2, 3, 4]
+    first = table.iloc[0]
+    assert first["exc_strength_ratio"] == 1 and first["inh_strength_ratio"] == 1
+    assert first["max_bias_change"] == 0 and first["silent_output"] == 0
+    # Adam at 1e-2 moves every parameter: strengths and biases changed, losses recorded
+    assert (table["max_bias_change"].iloc[1:] > 0).all()
+    assert (table["exc_strength_ratio"].iloc[1:] != 1).all()
+    saved = [torch.load(p, weights_only=False)["val_loss"]
+             for p in sorted((folder / "chkpts").iterdir())]
+    np.testing.assert_allclose(table["val_loss"], saved)
+    # the silent count is the checkpoint's own record
+    for p, row in zip(sorted((folder / "chkpts").iterdir()), table.itertuples()):
+        recorded = torch.load(p, weights_only=False)["silent_output_types"]
+        assert row.silent_output == len(recorded)
+
+
+def test_folder_extent(tmp_path):
+    assert folder_extent(tmp_path) == 15
+    (tmp_path / "_meta.yaml").write_text("config: {extent: 6}\n")
+    assert folder_extent(tmp_path) == 6
+    (tmp_path / "_meta.yaml").write_text("config: {extent: 6}\npublished: {analysis_extent: 9}\n")
+    assert folder_extent(tmp_path) == 9

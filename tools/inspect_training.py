@@ -1,0 +1,72 @@
+"""What training did to network folders: validation loss against the task's reference losses,
+silent cell types and how the parameters moved, per checkpoint.
+
+Usage (from the repository root, package importable)::
+
+    python tools/inspect_training.py resources/training/train/000 --options config/train.yaml
+    python tools/inspect_training.py work/000 work/001 --out results/train/inspection
+
+``--options``: the config (or ``ensemble.training`` file) the folders were trained with; its
+validation movies are rendered (at the training extent) to give the loss of predicting no flow
+and of an oracle of each frame's mean flow (flycluster.training.diagnostics.flow_baselines).
+Writes ``<out>.csv`` and ``<out>.md`` when ``--out`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("folders", nargs="+", help="network folders (work or published)")
+    p.add_argument("--options", default=None, help="YAML with ensemble.training options")
+    p.add_argument("--seed", type=int, default=None,
+                   help="ensemble random_state (default: the options file's, else 0)")
+    p.add_argument("--out", default=None, help="output prefix (.csv and .md)")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    import pandas as pd
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from flycluster.training.diagnostics import checkpoint_diagnostics, flow_baselines
+    from flycluster.training.evaluate import markdown_table
+
+    baselines = None
+    if args.options:
+        from flycluster.training.ensemble import read_training_options, training_data
+
+        options, file_seed = read_training_options(args.options)
+        seed = args.seed if args.seed is not None else file_seed
+        _, validation = training_data(options["data"], options["validation"],
+                                      options["extent"], seed)
+        baselines = flow_baselines(validation, options["n_frames"], options["dt"])
+        print(f"validation ({baselines['n_sequences']} sequences): loss of predicting no flow "
+              f"{baselines['zero']:.5g}, of each frame's mean flow (oracle) "
+              f"{baselines['frame_mean']:.5g}")
+    frames = []
+    for folder in map(Path, args.folders):
+        table = checkpoint_diagnostics(folder)
+        table.insert(0, "network", str(folder))
+        if baselines:
+            table.insert(4, "loss_vs_no_flow", table["val_loss"] / baselines["zero"])
+        frames.append(table)
+    table = pd.concat(frames, ignore_index=True)
+    print(markdown_table(table.drop(columns="silent_types")))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out.with_suffix(".csv"), index=False)
+        head = ""
+        if baselines:
+            head = (f"Validation loss of predicting no flow: {baselines['zero']:.5g}; of each "
+                    f"frame's mean flow (oracle): {baselines['frame_mean']:.5g}.\n\n")
+        out.with_suffix(".md").write_text(f"# Training inspection\n\n{head}"
+                                          + markdown_table(table) + "\n")
+        print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
