@@ -165,11 +165,12 @@ def test_train_network_tool_overrides(tmp_path):
     tool.main(["--options", str(TRAIN_TINY), "--index", "1", "--work", str(tmp_path / "work"),
                "--dest", str(tmp_path / "001"), "--analysis-extent", "4", "--log-every", "1",
                "--set", "iterations=4", "lr_start=1e-3", "lr_stop=5.0e-4",
-               "lr_decoder_factor=4", "penalty_weight=0"])
+               "lr_decoder_factor=4", "penalty_weight=0", "decoder_init=random"])
     meta = yaml.safe_load((tmp_path / "001" / "_meta.yaml").read_text())
     train = meta["config"]["train"]
     assert (train["iterations"], train["lr_start"], train["lr_stop"],
-            train["lr_decoder_factor"], train["penalty_weight"]) == (4, 1e-3, 5e-4, 4, 0)
+            train["lr_decoder_factor"], train["penalty_weight"],
+            train["decoder_const_weight"]) == (4, 1e-3, 5e-4, 4, 0, None)
     assert train["random_state"] == network_random_state(3, 1)
     assert layout.best_checkpoint(tmp_path / "001").is_file()
     with pytest.raises(SystemExit, match="KEY=VALUE"):

@@ -205,3 +205,28 @@ def test_silent_output_types_are_reported(connectome, sequences, tmp_path, caplo
     assert record["silent_output_types"] == silent
     assert f"{len(silent)} of {len(connectome.output_cell_types)} output cell types silent" \
         in caplog.text
+
+
+def test_random_decoder_init_is_seeded(connectome, sequences, tmp_path):
+    from flycluster.training.ensemble import train_config
+
+    assert train_config({"decoder_init": "random"}, 3).decoder_const_weight is None
+    assert train_config({}, 3).decoder_const_weight == 1e-3  # flyvis's constant
+    with pytest.raises(Exception, match="decoder_init"):
+        train_config({"decoder_init": "zeros"}, 3)
+
+    def initial_decoder(name, seed):
+        cfg = config(iterations=0, decoder_const_weight=None, random_state=seed)
+        train_flow(Network.initial(connectome), sequences[:2], sequences[:2], tmp_path / name, cfg)
+        return torch.load(list_checkpoints(tmp_path / name)[0], weights_only=False)["decoder"]["flow"]
+
+    torch.manual_seed(0)
+    a = initial_decoder("a", 3)
+    torch.manual_seed(1)  # the global torch state does not matter, and is not consumed
+    state = torch.random.get_rng_state()
+    b = initial_decoder("b", 3)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    c = initial_decoder("c", 4)
+    w = "base.0.weight"
+    assert torch.equal(a[w], b[w]) and not torch.equal(a[w], c[w])
+    assert a[w].std() > 0.01  # random, not flyvis's constant 0.001

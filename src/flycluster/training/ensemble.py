@@ -155,6 +155,12 @@ def read_training_options(path, overrides: dict | None = None) -> tuple[dict, in
 def train_config(options: dict, random_state: int) -> TrainConfig:
     """The :class:`TrainConfig` of ``ensemble.training`` options for one network."""
     kwargs = {k: options[k] for k in _TRAIN_KEYS if options.get(k) is not None}
+    init = options.get("decoder_init") or "constant"
+    if init not in ("constant", "random"):
+        raise ConfigError(f"config key ensemble.training.decoder_init: expected constant or "
+                          f"random, got {init!r}")
+    if init == "random":
+        kwargs["decoder_const_weight"] = None
     return TrainConfig(random_state=int(random_state), **kwargs)
 
 

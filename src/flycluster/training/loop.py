@@ -66,7 +66,9 @@ class TrainConfig:
     lr_decoder_factor : the decoder's learning rate is ``lr_decoder_factor`` times the
         network's (flyvis's ``lr_dec`` equals ``lr_net``: 1.0).
     penalty_* : activity penalty (weight 0.1, baseline 5, below 1.0, above 0.1, stop 150,000).
-    decoder_shape, decoder_kernel_size, decoder_dropout, decoder_const_weight : DecoderGAVP.
+    decoder_shape, decoder_kernel_size, decoder_dropout, decoder_const_weight : DecoderGAVP
+        (``decoder_const_weight`` None: torch's random initialisation, seeded from
+        ``random_state``, instead of flyvis's constant 0.001).
     checkpoint_every : epochs between checkpoints (flyvis: 300).
     validation_batch : validation sequences simulated at once (memory only; result unchanged).
     random_state : seed of every random choice.
@@ -244,9 +246,11 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
     device = module.nodes_bias.device
     augmentation = FlowAugmentation(n_frames=config.n_frames, dt=config.dt,
                                     **config.augmentation)
-    decoder = FlowDecoder(output_node_index(module.connectome), config.decoder_shape,
-                          config.decoder_kernel_size, config.decoder_dropout,
-                          config.decoder_const_weight).to(device)
+    with torch.random.fork_rng(devices=[]):  # the random init (const_weight None) is seeded
+        torch.manual_seed(_seed(config.random_state, 4))
+        decoder = FlowDecoder(output_node_index(module.connectome), config.decoder_shape,
+                              config.decoder_kernel_size, config.decoder_dropout,
+                              config.decoder_const_weight).to(device)
     schedule = stepwise_schedule(config.iterations, config.lr_start, config.lr_stop,
                                  config.lr_steps)
     optimizer = torch.optim.Adam([
