@@ -49,12 +49,12 @@ def trained(tmp_path_factory, connectome_path):
     train_flow(Network.initial(connectome), seqs[:2], seqs[2:], folder,
                TrainConfig(iterations=4, batch_size=2, checkpoint_every=1, lr_start=1e-2,
                            lr_stop=1e-2, random_state=0))
-    return folder, connectome
+    return folder, connectome, seqs[2:]
 
 
 def test_checkpoint_diagnostics(trained):
-    folder, connectome = trained
-    table = checkpoint_diagnostics(folder, connectome)
+    folder, connectome, validation = trained
+    table = checkpoint_diagnostics(folder, connectome, sequences=validation)
     assert table["checkpoint"].tolist() == [0, 1, 2, 3, 4]
     assert table["iteration"].tolist() == [0, 1, 2, 3, 4]
     first = table.iloc[0]
@@ -66,6 +66,13 @@ def test_checkpoint_diagnostics(trained):
     saved = [torch.load(p, weights_only=False)["val_loss"]
              for p in sorted((folder / "chkpts").iterdir())]
     np.testing.assert_allclose(table["val_loss"], saved)
+    # readout: flyvis's constant decoder start gives the same estimate whatever the activity
+    # (every weight equal, batch norm at its initial statistics: a constant field)
+    assert table["activity_dependence"].iloc[0] < 1e-4
+    assert (table["activity_dependence"].iloc[1:] > table["activity_dependence"].iloc[0]).all()
+    assert np.isfinite(table["correlation"].iloc[1:]).all()
+    assert (table["rms_target"] == table["rms_target"].iloc[0]).all()
+    assert (table["rms_target"] > 0).all()
     # the silent count is the checkpoint's own record
     for p, row in zip(sorted((folder / "chkpts").iterdir()), table.itertuples()):
         recorded = torch.load(p, weights_only=False)["silent_output_types"]

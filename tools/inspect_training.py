@@ -8,7 +8,10 @@ Usage (from the repository root, package importable)::
 
 ``--options``: the config (or ``ensemble.training`` file) the folders were trained with; its
 validation movies are rendered (at the training extent) to give the loss of predicting no flow
-and of an oracle of each frame's mean flow (flycluster.training.diagnostics.flow_baselines).
+and of an oracle of each frame's mean flow (flycluster.training.diagnostics.flow_baselines),
+and every checkpoint's decoder is scored on them (correlation of estimated with true flow, and
+how much the estimate depends on the network's activity: readout_scores). Folders given with
+``--options`` must be at the training extent (the work folders).
 Writes ``<out>.csv`` and ``<out>.md`` when ``--out`` is given.
 """
 
@@ -34,7 +37,7 @@ def main(argv=None):
     from flycluster.training.diagnostics import checkpoint_diagnostics, flow_baselines
     from flycluster.training.evaluate import markdown_table
 
-    baselines = None
+    baselines, validation, options = None, None, {}
     if args.options:
         from flycluster.training.ensemble import read_training_options, training_data
 
@@ -48,7 +51,10 @@ def main(argv=None):
               f"{baselines['frame_mean']:.5g}")
     frames = []
     for folder in map(Path, args.folders):
-        table = checkpoint_diagnostics(folder)
+        table = checkpoint_diagnostics(folder, sequences=validation,
+                                       n_frames=options.get("n_frames", 19),
+                                       dt=options.get("dt", 0.02),
+                                       t_pre_val=options.get("t_pre_val", 0.25))
         table.insert(0, "network", str(folder))
         if baselines:
             table.insert(4, "loss_vs_no_flow", table["val_loss"] / baselines["zero"])

@@ -27,7 +27,7 @@ import torch
 from flycluster.training.data import FlowAugmentation, stack_samples
 from flycluster.training.objectives import l2norm
 
-__all__ = ["flow_baselines", "checkpoint_diagnostics", "folder_extent"]
+__all__ = ["flow_baselines", "readout_scores", "checkpoint_diagnostics", "folder_extent"]
 
 
 def flow_baselines(sequences, n_frames: int = 19, dt: float = 0.02) -> dict:
@@ -47,8 +47,42 @@ def flow_baselines(sequences, n_frames: int = 19, dt: float = 0.02) -> dict:
             "n_sequences": len(sequences)}
 
 
+def readout_scores(checkpoint, sequences, connectome, n_frames: int = 19, dt: float = 0.02,
+                   t_pre: float = 0.25) -> dict:
+    """How a checkpoint's decoder reads its network on ``sequences`` (validation's way:
+    unaugmented, grey steady state after ``t_pre`` s, eval mode).
+
+    Returns dict: ``correlation`` (Pearson, estimated against true flow over all frames,
+    components and hexals; > 0 once flow is decoded), ``rms_estimate``, ``rms_target``, and
+    ``activity_dependence`` (rms change of the estimate when every sequence gets another
+    sequence's activity: ~0 while the decoder ignores the network).
+    """
+    from flycluster.network import load_network
+    from flycluster.training.decoder import FlowDecoder, output_node_index
+
+    record = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    module = load_network(checkpoint, connectome=connectome).module()
+    decoder = FlowDecoder(output_node_index(connectome))
+    decoder.load_state_dict(record["decoder"]["flow"])
+    decoder.eval()
+    augmentation = FlowAugmentation(n_frames=n_frames, dt=dt)
+    lum, flow = (torch.from_numpy(x) for x in
+                 stack_samples([augmentation(s, None, augment=False) for s in sequences]))
+    with torch.no_grad():
+        activity = module(lum, dt, state=module.steady_state(t_pre, dt, len(sequences)))
+        estimate = decoder(activity)
+        other = decoder(activity.roll(1, dims=0)) if len(sequences) > 1 else estimate
+    e, t = estimate.double().flatten().numpy(), flow.double().flatten().numpy()
+    correlation = float(np.corrcoef(e, t)[0, 1]) if e.std() > 0 else float("nan")
+    return {"correlation": correlation,
+            "rms_estimate": float(np.sqrt(np.mean(e ** 2))),
+            "rms_target": float(np.sqrt(np.mean(t ** 2))),
+            "activity_dependence": float((estimate - other).pow(2).mean().sqrt())}
+
+
 def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
-                           dt: float = 0.02) -> pd.DataFrame:
+                           dt: float = 0.02, sequences=None, n_frames: int = 19,
+                           t_pre_val: float = 0.25) -> pd.DataFrame:
     """One row per checkpoint of the network folder ``folder`` (work or published folder).
 
     Columns: ``checkpoint`` (position), ``iteration`` (trained iterations, <NA> if not recorded),
@@ -58,7 +92,8 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
     inhibitory edge types of strength / strength at the first checkpoint), ``n_clamped``
     (strengths at 0), ``max_bias_change``, ``max_time_const_change`` (V and s, against the first
     checkpoint). ``connectome``: the folder's lattice (default: flyvis's at
-    :func:`folder_extent`).
+    :func:`folder_extent`). With validation ``sequences`` (at that extent) the columns of
+    :func:`readout_scores` (``n_frames``, ``t_pre_val``: as in training) are added.
     """
     from flycluster.checkpoints import list_checkpoints
     from flycluster.connectome import load_connectome
@@ -97,6 +132,8 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
             "max_time_const_change": float(np.abs(state["nodes_time_const"]
                                                   - first["nodes_time_const"]).max()),
         })
+        if sequences:
+            rows[-1].update(readout_scores(path, sequences, connectome, n_frames, dt, t_pre_val))
     table = pd.DataFrame(rows)
     table["iteration"] = table["iteration"].astype("Int64")
     return table
