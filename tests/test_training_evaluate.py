@@ -35,7 +35,8 @@ def test_known_tuning_scores():
     cosine = 1 + np.cos(np.radians(ANGLES - 90.0))          # DSI 0.5, preferred 90 deg exactly
     opposite = 1 + np.cos(np.radians(ANGLES - 270.0))
     curves = {"maisak": maisak, "cosine": cosine, "opposite": opposite,
-              "flat": np.ones(12), "silent": np.zeros(12)}
+              "flat": np.ones(12), "silent": np.zeros(12),
+              "round_off": 1e-8 * cosine}  # float32 noise of a resting cell, aligned by chance
     table = tuning_scores(_responses(curves, intensity=1), "T4c").set_index("network")
     assert table.loc["maisak", "correlation"] == pytest.approx(1.0, abs=1e-6)
     z = (maisak * np.exp(1j * np.radians(ANGLES))).sum()
@@ -52,8 +53,12 @@ def test_known_tuning_scores():
         -table.loc["cosine", "correlation"], abs=1e-6)
     assert table.loc["flat", "dsi"] == pytest.approx(0.0, abs=1e-6)
     assert np.isnan(table.loc["flat", "correlation"])  # a flat curve has no shape to correlate
+    assert np.isnan(table.loc["flat", "preferred_direction"])  # ... and no preferred direction
+    assert not table.loc["flat", "direction_within_45"]
     assert np.isnan(table.loc["silent", "correlation"]) and table.loc["silent", "dsi"] == 0
     assert not table.loc["silent", "direction_within_45"]
+    assert table.loc["round_off", "dsi"] == 0 and np.isnan(table.loc["round_off", "correlation"])
+    assert not table.loc["round_off", "direction_within_45"]
     assert (table["intensity"] == 1).all() and (table["known_direction"] == 90).all()
 
 

@@ -56,6 +56,11 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denom) if denom > 0 else float("nan")
 
 
+#: Peak responses (V above the pre-stimulus baseline) up to this are float32 round-off of a
+#: cell that does not respond: its tuning curve counts as silent.
+SILENT_PEAK = 1e-6
+
+
 def tuning_scores(responses: xr.DataArray, cell_type: str) -> pd.DataFrame:
     """Tuning scores of one T4/T5 subtype in every network.
 
@@ -91,15 +96,18 @@ def tuning_scores(responses: xr.DataArray, cell_type: str) -> pd.DataFrame:
     rows = []
     for name in curves["network"].values:
         curve = curves.sel(network=name).values
-        silent = not np.any(curve > 0)
-        direction = float("nan") if silent else float(theta.sel(network=name))
-        error = float(angular_distance(direction, expected)) if not silent else float("nan")
+        silent = not np.any(curve > SILENT_PEAK)
+        # a curve without variation over the angles has no preferred direction (the angle of
+        # its round-off would be taken for one)
+        untuned = silent or np.ptp(curve) <= 1e-6 * np.max(np.abs(curve))
+        direction = float("nan") if untuned else float(theta.sel(network=name))
+        error = float(angular_distance(direction, expected)) if not untuned else float("nan")
         rows.append({"network": str(name), "cell_type": cell_type, "intensity": intensity,
                      "correlation": float("nan") if silent else _pearson(curve, known),
                      "dsi": 0.0 if silent else float(dsi.sel(network=name)),
                      "preferred_direction": direction, "known_direction": expected,
                      "direction_error": error,
-                     "direction_within_45": bool(error <= 45.0) if not silent else False})
+                     "direction_within_45": bool(error <= 45.0) if not untuned else False})
     return pd.DataFrame(rows)
 
 
