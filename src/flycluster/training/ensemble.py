@@ -37,8 +37,7 @@ from flycluster.training.data import flow_sequences, split_by_group
 from flycluster.training.loop import TrainConfig, train_flow
 
 __all__ = ["network_random_state", "initial_network", "training_data", "read_training_options",
-           "train_config",
-           "train_network", "publish", "BEST_CHECKPOINT"]
+           "train_config", "train_network", "publish", "BEST_CHECKPOINT"]
 
 logger = logging.getLogger("flycluster.training")
 

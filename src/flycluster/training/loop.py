@@ -180,7 +180,6 @@ def _batches(sequences, augmentation, rng, augment, device):
     return torch.from_numpy(lum).to(device), torch.from_numpy(flow).to(device)
 
 
-@torch.no_grad()
 def silent_output_types(module, config: TrainConfig) -> list[str]:
     """Output cell types (those the decoder reads) whose central cell is at V <= 0 in the grey
     steady state training starts from (``t_pre_train``): their relu is 0 there, so the task
@@ -189,6 +188,7 @@ def silent_output_types(module, config: TrainConfig) -> list[str]:
     return [t for t in module.connectome.output_cell_types if rest[t] <= 0]
 
 
+@torch.no_grad()
 def validate(module, decoder, sequences, augmentation, config: TrainConfig) -> tuple[float, float]:
     """(mean l2norm, mean EPE) over unaugmented validation sequences, eval mode."""
     was_training = decoder.training, module.training
@@ -197,15 +197,14 @@ def validate(module, decoder, sequences, augmentation, config: TrainConfig) -> t
     device = module.nodes_bias.device
     losses, epes = [], []
     try:
-        with torch.no_grad():
-            for start in range(0, len(sequences), config.validation_batch):
-                chunk = sequences[start:start + config.validation_batch]
-                lum, flow = _batches(chunk, augmentation, None, False, device)
-                state = module.steady_state(config.t_pre_val, config.dt, len(chunk))
-                est = decoder(module(lum, config.dt, state=state))
-                for k in range(len(chunk)):
-                    losses.append(float(l2norm(est[k:k + 1], flow[k:k + 1])))
-                    epes.append(float(epe(est[k:k + 1], flow[k:k + 1])))
+        for start in range(0, len(sequences), config.validation_batch):
+            chunk = sequences[start:start + config.validation_batch]
+            lum, flow = _batches(chunk, augmentation, None, False, device)
+            state = module.steady_state(config.t_pre_val, config.dt, len(chunk))
+            est = decoder(module(lum, config.dt, state=state))
+            for k in range(len(chunk)):
+                losses.append(float(l2norm(est[k:k + 1], flow[k:k + 1])))
+                epes.append(float(epe(est[k:k + 1], flow[k:k + 1])))
     finally:
         decoder.train(was_training[0])
         module.train(was_training[1])
