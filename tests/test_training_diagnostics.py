@@ -73,6 +73,11 @@ def test_checkpoint_diagnostics(trained):
     assert np.isfinite(table["correlation"].iloc[1:]).all()
     assert (table["rms_target"] == table["rms_target"].iloc[0]).all()
     assert (table["rms_target"] > 0).all()
+    from flycluster.training.diagnostics import readout_scores
+
+    last = readout_scores(sorted((folder / "chkpts").iterdir())[-1], validation, connectome)
+    for key, value in last.items():
+        assert table[key].iloc[-1] == pytest.approx(value, rel=1e-6), key
     # the silent count is the checkpoint's own record
     for p, row in zip(sorted((folder / "chkpts").iterdir()), table.itertuples()):
         recorded = torch.load(p, weights_only=False)["silent_output_types"]

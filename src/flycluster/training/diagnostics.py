@@ -58,12 +58,19 @@ def readout_scores(checkpoint, sequences, connectome, n_frames: int = 19, dt: fl
     sequence's activity: ~0 while the decoder ignores the network).
     """
     from flycluster.network import load_network
-    from flycluster.training.decoder import FlowDecoder, output_node_index
 
     record = torch.load(checkpoint, map_location="cpu", weights_only=False)
     module = load_network(checkpoint, connectome=connectome).module()
-    decoder = FlowDecoder(output_node_index(connectome))
-    decoder.load_state_dict(record["decoder"]["flow"])
+    return _readout(module, record["decoder"]["flow"], sequences, n_frames, dt, t_pre)
+
+
+def _readout(module, decoder_state: dict, sequences, n_frames: int, dt: float,
+             t_pre: float) -> dict:
+    """:func:`readout_scores` of a network module and a decoder state dict."""
+    from flycluster.training.decoder import FlowDecoder, output_node_index
+
+    decoder = FlowDecoder(output_node_index(module.connectome))
+    decoder.load_state_dict(decoder_state)
     decoder.eval()
     augmentation = FlowAugmentation(n_frames=n_frames, dt=dt)
     lum, flow = (torch.from_numpy(x) for x in
@@ -97,16 +104,18 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
     """
     from flycluster.checkpoints import list_checkpoints
     from flycluster.connectome import load_connectome
-    from flycluster.network import load_network
+    from flycluster.network import Network
 
     folder = Path(folder)
     if connectome is None:
         connectome = load_connectome(extent=folder_extent(folder))
     rows, first = [], None
     for position, path in enumerate(list_checkpoints(folder)):
-        network = load_network(path, connectome=connectome)
-        connectome = network.connectome
-        module = network.module()
+        record = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(record, dict) or "network" not in record:
+            raise ValueError(f"{path}: not a training checkpoint (a dict with a 'network' "
+                             "state dict)")
+        module = Network(connectome, record["network"], source=path).module()
         state = {k: v.detach().double().numpy() for k, v in module.state_dict().items()}
         if first is None:
             first = state
@@ -116,8 +125,6 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
         sign = state["edges_sign"]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = state["edges_syn_strength"] / first["edges_syn_strength"]
-        record = torch.load(path, map_location="cpu", weights_only=False)
-        record = record if isinstance(record, dict) else {}
         rows.append({
             "checkpoint": position,
             "iteration": float(record.get("n_iterations_done", np.nan)),
@@ -133,7 +140,8 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
                                                   - first["nodes_time_const"]).max()),
         })
         if sequences:
-            rows[-1].update(readout_scores(path, sequences, connectome, n_frames, dt, t_pre_val))
+            rows[-1].update(_readout(module, record["decoder"]["flow"], sequences, n_frames, dt,
+                                     t_pre_val))
     table = pd.DataFrame(rows)
     table["iteration"] = table["iteration"].astype("Int64")
     return table
