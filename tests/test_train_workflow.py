@@ -128,10 +128,20 @@ def test_killed_train_job_resumes_and_publishes_the_uninterrupted_result(tmp_pat
         assert torch.equal(a[key], b[key]), key
     np.testing.assert_array_equal(uninterrupted.val_loss, resumed.val_loss)
     # other options on the same work folder: refused, naming it
-    changed = dict(options, lr_start=0.02)
-    with pytest.raises(ConfigError, match="b_work"):
-        train_network(tmp_path / "b_work", tmp_path / "b", 1, changed, seed=seed,
-                      analysis_extent=4)
+    for changed in (dict(options, lr_start=0.02), dict(options, decoder_init="random")):
+        with pytest.raises(ConfigError, match="b_work"):
+            train_network(tmp_path / "b_work", tmp_path / "b", 1, changed, seed=seed,
+                          analysis_extent=4)
+    # a folder made before an option existed (recorded without it) is the same recipe when
+    # the option is at its default, the old behaviour
+    meta_file = tmp_path / "b_work" / "_meta.yaml"
+    meta = yaml.safe_load(meta_file.read_text())
+    for key in ("decoder_init", "penalty_weight", "lr_decoder_factor"):
+        del meta["config"]["recipe"]["options"][key]
+    meta_file.write_text(yaml.safe_dump(meta, sort_keys=False))
+    again = train_network(tmp_path / "b_work", tmp_path / "b", 1, options, seed=seed,
+                          analysis_extent=4)
+    np.testing.assert_array_equal(again.val_loss, resumed.val_loss)
 
 
 def test_train_config_dry_run(tmp_path):

@@ -232,6 +232,28 @@ def _recipe(options: dict, seed: int, connectome) -> dict:
             "connectome": None if connectome is None else str(connectome)}
 
 
+def _same_recipe(before: dict, now: dict) -> bool:
+    """Whether a work folder's recorded recipe is the one asked for now. Both sides get the
+    schema's defaults first, so an option added to flycluster later (its default being the
+    old behaviour) does not make an older work folder look different."""
+    import yaml
+
+    from flycluster.config_schema import apply_schema
+
+    def normal(recipe):
+        recipe = yaml.safe_load(yaml.safe_dump(recipe))
+        options = apply_schema({"ensemble": {"kind": "trained",
+                                             "training": dict(recipe.get("options") or {})}})
+        options = options["ensemble"]["training"]
+        return {**recipe, "options": {k: v for k, v in sorted(options.items())
+                                      if k not in _RUN_KEYS}}
+
+    try:
+        return normal(before) == normal(now)
+    except ConfigError:  # options this version no longer knows: not the same recipe
+        return False
+
+
 def train_network(work, dest, index: int, options: dict, *, seed: int = 0, connectome=None,
                   analysis_extent: int = 15, device: str = "cpu", log_every: float = 30.0):
     """Train network ``index`` of an ensemble (resuming ``work``) and publish it to ``dest``.
@@ -248,7 +270,8 @@ def train_network(work, dest, index: int, options: dict, *, seed: int = 0, conne
     device : "cpu" or "cuda".
 
     A ``work`` folder made with other options (anything but iterations, device, threads and
-    resources) is refused, naming the folder: delete it to train anew. More iterations than a
+    resources; an option the folder's record lacks counts at its default) is refused, naming
+    the folder: delete it to train anew. More iterations than a
     finished work folder holds continue it (the learning-rate schedule then is that of the new
     total).
 
@@ -264,7 +287,7 @@ def train_network(work, dest, index: int, options: dict, *, seed: int = 0, conne
     meta_file = work / "_meta.yaml"
     if meta_file.is_file():
         before = (yaml.safe_load(meta_file.read_text()) or {}).get("config", {}).get("recipe")
-        if before is not None and before != yaml.safe_load(yaml.safe_dump(recipe)):
+        if before is not None and not _same_recipe(before, recipe):
             raise ConfigError(
                 f"{work}: was trained with other ensemble.training options or seed than the "
                 "config's now; delete this folder to train the network anew (or restore the "
