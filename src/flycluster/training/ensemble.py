@@ -130,13 +130,19 @@ def training_data(data: dict, validation: dict, extent: int, random_state: int =
             _sequences(validation, extent, random_state + 10_000, "validation"))
 
 
+def _with_schema(options: dict) -> dict:
+    """``ensemble.training`` options with the config schema's defaults and checks."""
+    from flycluster.config_schema import apply_schema
+
+    config = apply_schema({"ensemble": {"kind": "trained", "training": dict(options)}})
+    return config["ensemble"]["training"]
+
+
 def read_training_options(path, overrides: dict | None = None) -> tuple[dict, int]:
     """``ensemble.training`` options of a workflow config file (or of a file holding only
     them), with ``overrides`` applied and the schema's defaults and checks (as the workflow
     applies them). Returns (options, the file's ``ensemble.random_state`` or 0)."""
     import yaml
-
-    from flycluster.config_schema import apply_schema
 
     path = Path(path)
     if not path.is_file():
@@ -145,9 +151,7 @@ def read_training_options(path, overrides: dict | None = None) -> tuple[dict, in
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a mapping of options, got {type(doc).__name__}")
     ensemble = doc.get("ensemble") or {}
-    options = {**dict(ensemble.get("training", doc)), **(overrides or {})}
-    options = apply_schema({"ensemble": {"kind": "trained", "training": options}})[
-        "ensemble"]["training"]
+    options = _with_schema({**dict(ensemble.get("training", doc)), **(overrides or {})})
     return options, int(ensemble.get("random_state", 0))
 
 
@@ -238,13 +242,9 @@ def _same_recipe(before: dict, now: dict) -> bool:
     old behaviour) does not make an older work folder look different."""
     import yaml
 
-    from flycluster.config_schema import apply_schema
-
     def normal(recipe):
         recipe = yaml.safe_load(yaml.safe_dump(recipe))
-        options = apply_schema({"ensemble": {"kind": "trained",
-                                             "training": dict(recipe.get("options") or {})}})
-        options = options["ensemble"]["training"]
+        options = _with_schema(recipe.get("options") or {})
         return {**recipe, "options": {k: v for k, v in sorted(options.items())
                                       if k not in _RUN_KEYS}}
 
@@ -271,9 +271,8 @@ def train_network(work, dest, index: int, options: dict, *, seed: int = 0, conne
 
     A ``work`` folder made with other options (anything but iterations, device, threads and
     resources; an option the folder's record lacks counts at its default) is refused, naming
-    the folder: delete it to train anew. More iterations than a
-    finished work folder holds continue it (the learning-rate schedule then is that of the new
-    total).
+    the folder: delete it to train anew. More iterations than a finished work folder holds
+    continue it (the learning-rate schedule then is that of the new total).
 
     Returns the :class:`flycluster.training.loop.TrainResult`.
     """
