@@ -18,7 +18,7 @@ from flycluster.training.data import (
     sintel_flow_sequences,
     texture_flow_sequences,
 )
-from flycluster.training.decoder import FlowDecoder, HexConv2d
+from flycluster.training.decoder import Dropout, FlowDecoder, HexConv2d
 from flycluster.training.flow import (
     box_eye_sum,
     camera_flow,
@@ -233,6 +233,37 @@ def test_decoder_structure_matches_flyvis():
     assert float(conv(x)[0, 0, 2, 2]) == pytest.approx(1.0)  # bias only
     x[0, 0, 0, 2] = 1.0
     assert float(conv(x)[0, 0, 2, 2]) == pytest.approx(2.0)
+
+
+def test_decoder_map_and_dropout():
+    """The one-gather channels-last input map equals the literal one (a map of zeros with each
+    output type's relu(activity) at its hexals), and the rand-mask dropout is nn.Dropout's."""
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    index = rng.permutation(90)[:57].reshape(3, 19)  # 3 output types at extent 2, scattered nodes
+    dec = FlowDecoder(index, const_weight=None).eval()
+    act = torch.from_numpy(rng.normal(size=(2, 4, 90)).astype(np.float32))
+    x = torch.relu(act[:, :, torch.from_numpy(index)]).reshape(8, 3, 19)
+    literal = torch.zeros(8, 3, 5, 5)
+    literal[:, :, dec._u, dec._v] = x
+    out = dec.decoder(dec.base(literal))
+    out = (out[:, :2] / (F.softplus(out[:, 2:]) + 1))[:, :, dec._u, dec._v].reshape(2, 4, 2, 19)
+    torch.testing.assert_close(dec(act), out, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=f"activity has 80 nodes; the decoder reads node {index.max()}$"):
+        dec(act[:, :, :80])
+
+    drop = Dropout(0.5)
+    assert isinstance(drop, torch.nn.Dropout) and drop.p == 0.5
+    ones = torch.ones(200_000)
+    torch.manual_seed(1)
+    y = drop(ones)
+    assert set(torch.unique(y).tolist()) == {0.0, 2.0}
+    assert abs(float((y == 0).float().mean()) - 0.5) < 0.005  # 5 sigma
+    torch.manual_seed(1)
+    assert torch.equal(drop(ones), y)  # masks come from torch's seeded generator
+    assert torch.equal(drop.eval()(ones), ones)
+    assert torch.equal(Dropout(1.0)(ones), torch.zeros_like(ones))
 
 
 def test_loss_schedule_penalty():

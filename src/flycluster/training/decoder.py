@@ -5,7 +5,9 @@ kernel_size 5, const_weight 0.001, p_dropout 0.5, batch norm, Softplus, normaliz
 
 1. input: ``relu`` of the activity of the connectome's output cell types (34 types, every
    hexal), stored in a (2 e + 1) x (2 e + 1) map at ``[u - u_min, v - v_min]`` (zeros
-   outside the hexagon);
+   outside the hexagon). The map is gathered in one indexing step in channels-last memory
+   order (``torch.channels_last``), which the CPU convolutions run ~1.5x faster on; values
+   are the same as flyvis's (channels-first) map;
 2. ``base``: HexConv(n_types -> 8, kernel 5, padding 2), BatchNorm2d(8), Softplus, Dropout(0.5);
 3. ``decoder``: HexConv(8 -> 3, kernel 5, padding 2);
 4. ``normalize_last``: out = out[:, :2] / (softplus(out[:, 2:]) + 1);
@@ -29,7 +31,7 @@ from torch import nn
 
 from flycluster.stimuli.lattice import extent_from_n_hexals, hex_coordinates
 
-__all__ = ["HexConv2d", "FlowDecoder", "output_node_index"]
+__all__ = ["HexConv2d", "Dropout", "FlowDecoder", "output_node_index"]
 
 
 class HexConv2d(nn.Conv2d):
@@ -53,6 +55,21 @@ class HexConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, self.weight * self.mask, self.bias)
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` (same module, same ``p``; each element zeroed with probability ``p``, the
+    rest scaled by ``1 / (1 - p)``) whose mask comes from ``torch.rand`` (uniform >= p) instead
+    of ``bernoulli_``: the same distribution, ~2.5x faster on a CPU (bernoulli_ cost ~5 % of a
+    training iteration). Masks are drawn from torch's global generator, as nn.Dropout's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if self.p == 1:
+            return x * 0.0
+        keep = torch.rand_like(x) >= self.p
+        return x * keep * (1.0 / (1.0 - self.p))
 
 
 def output_node_index(connectome) -> np.ndarray:
@@ -88,6 +105,13 @@ class FlowDecoder(nn.Module):
         self.register_buffer("_v", torch.from_numpy(v - v.min()), persistent=False)
         self.size = 2 * self.extent + 1
         in_channels = output_index.shape[0]
+        # (size, size, types) map -> node index; n_nodes (outside the hexagon) reads the zero
+        # column appended in forward (index_select: its backward is ~2x faster than indexing's)
+        grid_index = np.full((self.size, self.size, in_channels), -1, dtype=np.int64)
+        grid_index[u - u.min(), v - v.min(), :] = output_index.T
+        self.register_buffer("_grid_index", torch.from_numpy(grid_index.reshape(-1)),
+                             persistent=False)
+        self._last_node = int(output_index.max())
         base = []
         for c in shape[:-1]:
             if c == 0:
@@ -97,7 +121,7 @@ class FlowDecoder(nn.Module):
                 base.append(nn.BatchNorm2d(c))
             base.append(nn.Softplus())
             if p_dropout:
-                base.append(nn.Dropout(p_dropout))
+                base.append(Dropout(p_dropout))
             in_channels = c
         self.base = nn.Sequential(*base)
         head = []
@@ -109,11 +133,16 @@ class FlowDecoder(nn.Module):
 
     def forward(self, activity: torch.Tensor) -> torch.Tensor:
         """activity (samples, frames, n_nodes) -> flow (samples, frames, 2, n_hexals)."""
-        n_samples, n_frames = activity.shape[:2]
-        x = torch.relu(activity[:, :, self.output_index])  # (S, F, types, hexals)
-        types = x.shape[2]
-        grid = x.new_zeros(n_samples * n_frames, types, self.size, self.size)
-        grid[:, :, self._u, self._v] = x.reshape(n_samples * n_frames, types, -1)
+        n_samples, n_frames, n_nodes = activity.shape
+        if self._last_node >= n_nodes:
+            raise ValueError(f"activity has {n_nodes} nodes; the decoder reads node "
+                             f"{self._last_node}")
+        flat = F.pad(activity.reshape(n_samples * n_frames, n_nodes), (0, 1))  # zero column
+        types = self.output_index.shape[0]
+        # (S*F, size, size, types) contiguous = an NCHW map in channels-last memory order
+        index = torch.where(self._grid_index < 0, n_nodes, self._grid_index)
+        grid = torch.relu(flat.index_select(1, index)).reshape(
+            n_samples * n_frames, self.size, self.size, types).permute(0, 3, 1, 2)
         out = self.decoder(self.base(grid))
         out = out[:, : self.out_channels] / (F.softplus(out[:, self.out_channels:]) + 1)
         out = out[:, :, self._u, self._v]
