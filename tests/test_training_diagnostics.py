@@ -2,6 +2,7 @@
 per-checkpoint diagnostics of a tiny trained folder."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -66,6 +67,8 @@ def test_checkpoint_diagnostics(trained):
     saved = [torch.load(p, weights_only=False)["val_loss"]
              for p in sorted((folder / "chkpts").iterdir())]
     np.testing.assert_allclose(table["val_loss"], saved)
+    # the readout's loss on the validation sequences is the validation loss training recorded
+    np.testing.assert_allclose(table["loss"], table["val_loss"], rtol=1e-5)
     # readout: flyvis's constant decoder start gives the same estimate whatever the activity
     # (every weight equal, batch norm at its initial statistics: a constant field)
     assert table["activity_dependence"].iloc[0] < 1e-4
@@ -90,3 +93,64 @@ def test_folder_extent(tmp_path):
     assert folder_extent(tmp_path) == 6
     (tmp_path / "_meta.yaml").write_text("config: {extent: 6}\npublished: {analysis_extent: 9}\n")
     assert folder_extent(tmp_path) == 9
+
+
+def test_held_out_scores(trained):
+    folder, connectome, validation = trained
+    table = checkpoint_diagnostics(folder, connectome, held_out={"again": validation})
+    zero = flow_baselines(validation)["zero"]
+    saved = [torch.load(p, weights_only=False)["val_loss"]
+             for p in sorted((folder / "chkpts").iterdir())]
+    np.testing.assert_allclose(table["again_loss_ratio"], np.asarray(saved) / zero, rtol=1e-5)
+    assert np.isfinite(table["again_correlation"].iloc[1:]).all()
+
+
+def test_held_out_sets_are_new_movies():
+    from flycluster.stimuli.photos import PHOTOS
+    from flycluster.training.ensemble import held_out_sets, training_data
+
+    frames = {"frames_per_movie": 20, "height": 60, "width": 120}
+    options = {"extent": 2, "data": {"kind": "textures", "n_movies": 2, "texture_size": 128, **frames},
+               "validation": {"kind": "photos", "images": ["camera"], **frames}}
+    sets = held_out_sets(options, seed=3, n_textures=2, photo_draws=1)
+    assert sorted(sets) == ["photos", "textures"]
+    train, _ = training_data(options["data"], options["validation"], 2, 3)
+    assert len(sets["textures"]) == len(train)  # same texture options, other draws
+    for new, old in zip(sets["textures"], train):
+        assert new.lum.shape == old.lum.shape and not np.allclose(new.lum, old.lum)
+    assert len(sets["photos"]) == 3 * len(PHOTOS)  # every photo, 3 vertical splits each
+    assert held_out_sets(options, seed=3, n_textures=0, photo_draws=0) == {}
+
+
+def test_inspect_tool_held_out(trained, tmp_path, capsys):
+    import shutil
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    try:
+        import inspect_training
+    finally:
+        sys.path.pop(0)
+    folder, _, _ = trained
+    work = tmp_path / "work"
+    shutil.copytree(folder, work)
+    (work / "_meta.yaml").write_text("config: {extent: 2}\n")
+    frames = "frames_per_movie: 20, height: 60, width: 120"
+    options = tmp_path / "options.yaml"
+    options.write_text("ensemble:\n  training:\n    extent: 2\n"
+                       f"    data: {{kind: textures, n_movies: 2, texture_size: 128, {frames}}}\n"
+                       f"    validation: {{kind: photos, images: [camera], {frames}}}\n")
+    with pytest.raises(SystemExit):
+        inspect_training.main([str(work), "--held-out"])
+    assert "--held-out needs --options" in capsys.readouterr().err
+    inspect_training.main([str(work), "--options", str(options), "--held-out",
+                           "--out", str(tmp_path / "inspection")])
+    table = pd.read_csv(tmp_path / "inspection.csv")
+    assert len(table) == 5
+    for column in ("textures_loss_ratio", "photos_loss_ratio", "photos_correlation"):
+        assert np.isfinite(table[column]).all(), column
+    assert re.search(r"held out: [1-9]\d* textures sequences, [1-9]\d* photos sequences",
+                     capsys.readouterr().out)

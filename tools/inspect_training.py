@@ -11,7 +11,12 @@ validation movies are rendered (at the training extent) to give the loss of pred
 and of an oracle of each frame's mean flow (flycluster.training.diagnostics.flow_baselines),
 and every checkpoint's decoder is scored on them (correlation of estimated with true flow, and
 how much the estimate depends on the network's activity: readout_scores). Folders given with
-``--options`` must be at the training extent (the work folders).
+``--options`` must be at the training extent (the work folders). ``--held-out`` (with
+``--options``) also scores every checkpoint on movies no network saw: 20 new texture movies and
+every bundled photograph under 2 self-motions (flycluster.training.ensemble.held_out_sets;
+columns ``textures_loss_ratio``, ``photos_loss_ratio``: loss over the loss of predicting no
+flow, and their correlations). The validation set of a config is small (9 sequences by
+default), so its loss swings by several per cent between checkpoints; these sets do not.
 Writes ``<out>.csv`` and ``<out>.md`` when ``--out`` is given.
 """
 
@@ -29,7 +34,11 @@ def main(argv=None):
                    help="ensemble random_state (default: the options file's, else 0)")
     p.add_argument("--out", default=None, help="output prefix (.csv and .md)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--held-out", action="store_true",
+                   help="also score on new textures and all photographs (needs --options)")
     args = p.parse_args(argv)
+    if args.held_out and not args.options:
+        p.error("--held-out needs --options (the config the folders were trained with)")
     import pandas as pd
     import torch
 
@@ -37,9 +46,13 @@ def main(argv=None):
     from flycluster.training.diagnostics import checkpoint_diagnostics, flow_baselines
     from flycluster.training.evaluate import markdown_table
 
-    baselines, validation, options = None, None, {}
+    baselines, validation, options, held_out = None, None, {}, None
     if args.options:
-        from flycluster.training.ensemble import read_training_options, training_data
+        from flycluster.training.ensemble import (
+            held_out_sets,
+            read_training_options,
+            training_data,
+        )
 
         options, file_seed = read_training_options(args.options)
         seed = args.seed if args.seed is not None else file_seed
@@ -49,12 +62,17 @@ def main(argv=None):
         print(f"validation ({baselines['n_sequences']} sequences): loss of predicting no flow "
               f"{baselines['zero']:.5g}, of each frame's mean flow (oracle) "
               f"{baselines['frame_mean']:.5g}")
+        if args.held_out:
+            held_out = held_out_sets(options, seed)
+            print("held out: " + ", ".join(f"{len(v)} {k} sequences"
+                                           for k, v in held_out.items()))
     frames = []
     for folder in map(Path, args.folders):
         table = checkpoint_diagnostics(folder, sequences=validation,
                                        n_frames=options.get("n_frames", 19),
                                        dt=options.get("dt", 0.02),
-                                       t_pre_val=options.get("t_pre_val", 0.25))
+                                       t_pre_val=options.get("t_pre_val", 0.25),
+                                       held_out=held_out)
         table.insert(0, "network", str(folder))
         if baselines:
             table.insert(4, "loss_vs_no_flow", table["val_loss"] / baselines["zero"])

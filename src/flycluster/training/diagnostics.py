@@ -52,7 +52,8 @@ def readout_scores(checkpoint, sequences, connectome, n_frames: int = 19, dt: fl
     """How a checkpoint's decoder reads its network on ``sequences`` (validation's way:
     unaugmented, grey steady state after ``t_pre`` s, eval mode).
 
-    Returns dict: ``correlation`` (Pearson, estimated against true flow over all frames,
+    Returns dict: ``loss`` (flyvis's l2norm, mean over sequences: the validation loss),
+    ``correlation`` (Pearson, estimated against true flow over all frames,
     components and hexals; > 0 once flow is decoded), ``rms_estimate``, ``rms_target``, and
     ``activity_dependence`` (rms change of the estimate when every sequence gets another
     sequence's activity: ~0 while the decoder ignores the network).
@@ -81,7 +82,7 @@ def _readout(module, decoder_state: dict, sequences, n_frames: int, dt: float,
         other = decoder(activity.roll(1, dims=0)) if len(sequences) > 1 else estimate
     e, t = estimate.double().flatten().numpy(), flow.double().flatten().numpy()
     correlation = float(np.corrcoef(e, t)[0, 1]) if e.std() > 0 else float("nan")
-    return {"correlation": correlation,
+    return {"loss": float(l2norm(estimate, flow)), "correlation": correlation,
             "rms_estimate": float(np.sqrt(np.mean(e ** 2))),
             "rms_target": float(np.sqrt(np.mean(t ** 2))),
             "activity_dependence": float((estimate - other).pow(2).mean().sqrt())}
@@ -89,7 +90,8 @@ def _readout(module, decoder_state: dict, sequences, n_frames: int, dt: float,
 
 def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
                            dt: float = 0.02, sequences=None, n_frames: int = 19,
-                           t_pre_val: float = 0.25) -> pd.DataFrame:
+                           t_pre_val: float = 0.25, held_out: dict | None = None
+                           ) -> pd.DataFrame:
     """One row per checkpoint of the network folder ``folder`` (work or published folder).
 
     Columns: ``checkpoint`` (position), ``iteration`` (trained iterations, <NA> if not recorded),
@@ -101,6 +103,10 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
     checkpoint). ``connectome``: the folder's lattice (default: flyvis's at
     :func:`folder_extent`). With validation ``sequences`` (at that extent) the columns of
     :func:`readout_scores` (``n_frames``, ``t_pre_val``: as in training) are added.
+    ``held_out``: ``{name: sequences}`` (e.g. :func:`flycluster.training.ensemble.held_out_sets`)
+    adds per set ``<name>_loss_ratio`` (the checkpoint's loss on them over the loss of
+    predicting no flow there: below 1 once flow is decoded beyond the training movies) and
+    ``<name>_correlation``.
     """
     from flycluster.checkpoints import list_checkpoints
     from flycluster.connectome import load_connectome
@@ -110,6 +116,8 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
     if connectome is None:
         connectome = load_connectome(extent=folder_extent(folder))
     rows, first = [], None
+    held_out = dict(held_out or {})
+    no_flow = {name: flow_baselines(seqs, n_frames, dt)["zero"] for name, seqs in held_out.items()}
     for position, path in enumerate(list_checkpoints(folder)):
         record = torch.load(path, map_location="cpu", weights_only=False)
         if not isinstance(record, dict) or "network" not in record:
@@ -142,6 +150,10 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
         if sequences:
             rows[-1].update(_readout(module, record["decoder"]["flow"], sequences, n_frames, dt,
                                      t_pre_val))
+        for name, seqs in held_out.items():
+            scores = _readout(module, record["decoder"]["flow"], seqs, n_frames, dt, t_pre_val)
+            rows[-1][f"{name}_loss_ratio"] = scores["loss"] / no_flow[name]
+            rows[-1][f"{name}_correlation"] = scores["correlation"]
     table = pd.DataFrame(rows)
     table["iteration"] = table["iteration"].astype("Int64")
     return table

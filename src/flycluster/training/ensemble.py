@@ -36,7 +36,7 @@ from flycluster.errors import ConfigError
 from flycluster.training.data import flow_sequences, split_by_group
 from flycluster.training.loop import TrainConfig, train_flow
 
-__all__ = ["network_random_state", "initial_network", "training_data", "read_training_options",
+__all__ = ["network_random_state", "initial_network", "training_data", "held_out_sets", "read_training_options",
            "train_config", "train_network", "publish", "BEST_CHECKPOINT"]
 
 logger = logging.getLogger("flycluster.training")
@@ -128,6 +128,37 @@ def training_data(data: dict, validation: dict, extent: int, random_state: int =
                           "groups of the data) or a kind with its options")
     return (_sequences(data, extent, random_state, "data"),
             _sequences(validation, extent, random_state + 10_000, "validation"))
+
+
+def held_out_sets(options: dict, seed: int = 0, n_textures: int = 20,
+                  photo_draws: int = 2) -> dict:
+    """Movies no network of the ensemble was trained or validated on, at the training extent,
+    to measure what the decoder learned beyond its training movies
+    (:func:`flycluster.training.diagnostics.checkpoint_diagnostics`, ``held_out``).
+
+    ``textures``: ``n_textures`` new texture movies (the training data's texture options, drawn
+    from ``seed + 20,000``; training draws from ``seed``, validation from ``seed + 10,000``).
+    ``photos``: every bundled photograph (:data:`flycluster.stimuli.photos.PHOTOS`), each under
+    ``photo_draws`` self-motions drawn from ``seed + 30,000``, with the validation's frame
+    options. Either is left out at 0. Returns ``{name: [FlowSequence, ...]}``.
+    """
+    from flycluster.stimuli.photos import PHOTOS
+
+    extent = int(options.get("extent", 15))
+    data, validation = dict(options.get("data") or {}), dict(options.get("validation") or {})
+    sets = {}
+    if n_textures > 0:
+        spec = dict(data) if data.get("kind") == "textures" else {"kind": "textures"}
+        spec["n_movies"] = int(n_textures)
+        sets["textures"] = _sequences(spec, extent, int(seed) + 20_000, "data")
+    if photo_draws > 0:
+        frame_keys = ("frames_per_movie", "height", "width", "max_speed", "max_rotation",
+                      "max_looming")
+        frames = validation if validation.get("kind") in ("photos", "textures") else data
+        spec = {k: frames[k] for k in frame_keys if frames.get(k) is not None}
+        spec.update(kind="photos", images=list(PHOTOS), n_movies=int(photo_draws) * len(PHOTOS))
+        sets["photos"] = _sequences(spec, extent, int(seed) + 30_000, "validation")
+    return sets
 
 
 def _with_schema(options: dict) -> dict:
