@@ -95,6 +95,19 @@ def test_folder_extent(tmp_path):
     assert folder_extent(tmp_path) == 9
 
 
+def test_every_kth_checkpoint(trained):
+    folder, connectome, _ = trained
+    full = checkpoint_diagnostics(folder, connectome)
+    for every, positions in ((2, [0, 2, 4]), (3, [0, 3, 4]), (9, [0, 4])):
+        table = checkpoint_diagnostics(folder, connectome, every=every)
+        assert table["checkpoint"].tolist() == positions
+        # ratios still against the first checkpoint
+        expected = full.set_index("checkpoint").loc[positions, "inh_strength_ratio"].to_numpy()
+        np.testing.assert_allclose(table["inh_strength_ratio"], expected)
+    with pytest.raises(ValueError, match="every: expected an integer >= 1, got 0"):
+        checkpoint_diagnostics(folder, connectome, every=0)
+
+
 def test_held_out_scores(trained):
     folder, connectome, validation = trained
     table = checkpoint_diagnostics(folder, connectome, held_out={"again": validation})

@@ -17,6 +17,8 @@ every bundled photograph under 2 self-motions (flycluster.training.ensemble.held
 columns ``textures_loss_ratio``, ``photos_loss_ratio``: loss over the loss of predicting no
 flow, and their correlations). The validation set of a config is small (9 sequences by
 default), so its loss swings by several per cent between checkpoints; these sets do not.
+``--every K`` keeps one row per K checkpoints (and the last): scoring is ~1-15 s per
+checkpoint and set at extent 8.
 Writes ``<out>.csv`` and ``<out>.md`` when ``--out`` is given.
 """
 
@@ -34,6 +36,8 @@ def main(argv=None):
                    help="ensemble random_state (default: the options file's, else 0)")
     p.add_argument("--out", default=None, help="output prefix (.csv and .md)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--every", type=int, default=1,
+                   help="one row per EVERY checkpoints (and the last), for long runs")
     p.add_argument("--held-out", action="store_true",
                    help="also score on new textures and all photographs (needs --options)")
     args = p.parse_args(argv)
@@ -72,7 +76,7 @@ def main(argv=None):
                                        n_frames=options.get("n_frames", 19),
                                        dt=options.get("dt", 0.02),
                                        t_pre_val=options.get("t_pre_val", 0.25),
-                                       held_out=held_out)
+                                       held_out=held_out, every=args.every)
         table.insert(0, "network", str(folder))
         if baselines:
             table.insert(4, "loss_vs_no_flow", table["val_loss"] / baselines["zero"])

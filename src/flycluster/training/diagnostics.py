@@ -90,8 +90,8 @@ def _readout(module, decoder_state: dict, sequences, n_frames: int, dt: float,
 
 def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
                            dt: float = 0.02, sequences=None, n_frames: int = 19,
-                           t_pre_val: float = 0.25, held_out: dict | None = None
-                           ) -> pd.DataFrame:
+                           t_pre_val: float = 0.25, held_out: dict | None = None,
+                           every: int = 1) -> pd.DataFrame:
     """One row per checkpoint of the network folder ``folder`` (work or published folder).
 
     Columns: ``checkpoint`` (position), ``iteration`` (trained iterations, <NA> if not recorded),
@@ -106,8 +106,11 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
     ``held_out``: ``{name: sequences}`` (e.g. :func:`flycluster.training.ensemble.held_out_sets`)
     adds per set ``<name>_loss_ratio`` (the checkpoint's loss on them over the loss of
     predicting no flow there: below 1 once flow is decoded beyond the training movies) and
-    ``<name>_correlation``.
+    ``<name>_correlation``. ``every``: one row per ``every`` checkpoints (positions 0,
+    every, 2 every, ... and the last), for long runs.
     """
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"every: expected an integer >= 1, got {every!r}")
     from flycluster.checkpoints import list_checkpoints
     from flycluster.connectome import load_connectome
     from flycluster.network import Network
@@ -118,7 +121,10 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
     rows, first = [], None
     held_out = dict(held_out or {})
     no_flow = {name: flow_baselines(seqs, n_frames, dt)["zero"] for name, seqs in held_out.items()}
-    for position, path in enumerate(list_checkpoints(folder)):
+    paths = list_checkpoints(folder)
+    for position, path in enumerate(paths):
+        if position % every and position != len(paths) - 1:
+            continue
         record = torch.load(path, map_location="cpu", weights_only=False)
         if not isinstance(record, dict) or "network" not in record:
             raise ValueError(f"{path}: not a training checkpoint (a dict with a 'network' "
