@@ -158,8 +158,8 @@ def test_inspect_tool_held_out(trained, tmp_path, capsys):
                        f"    validation: {{kind: photos, images: [camera], {frames}}}\n")
     with pytest.raises(SystemExit):
         inspect_training.main([str(work), "--held-out"])
-    assert "--held-out needs --options" in capsys.readouterr().err
-    inspect_training.main([str(work), "--options", str(options), "--held-out",
+    assert "--held-out and --set need --options" in capsys.readouterr().err
+    inspect_training.main([str(work), "--options", str(options), "--held-out", "--set", "extent=2",
                            "--out", str(tmp_path / "inspection")])
     table = pd.read_csv(tmp_path / "inspection.csv")
     assert len(table) == 5
@@ -167,3 +167,16 @@ def test_inspect_tool_held_out(trained, tmp_path, capsys):
         assert np.isfinite(table[column]).all(), column
     assert re.search(r"held out: [1-9]\d* textures sequences, [1-9]\d* photos sequences",
                      capsys.readouterr().out)
+
+
+def test_parse_overrides():
+    from flycluster.errors import ConfigError
+    from flycluster.training.ensemble import parse_overrides
+
+    assert parse_overrides(["extent=5", "lr_start=1e-3", "decoder_init=random",
+                            "validation={kind: photos, n_movies: 26}", "x=1.0e-9"]) == {
+        "extent": 5, "lr_start": 1e-3, "decoder_init": "random",
+        "validation": {"kind": "photos", "n_movies": 26}, "x": 1e-9}
+    for bad in ("iterations", "=3"):
+        with pytest.raises(ConfigError, match=f"--set '{bad}': expected KEY=VALUE"):
+            parse_overrides([bad])

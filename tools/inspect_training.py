@@ -36,13 +36,16 @@ def main(argv=None):
                    help="ensemble random_state (default: the options file's, else 0)")
     p.add_argument("--out", default=None, help="output prefix (.csv and .md)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override training options as tools/train_network.py --set did "
+                        "(e.g. extent=5)")
     p.add_argument("--every", type=int, default=1,
                    help="one row per EVERY checkpoints (and the last), for long runs")
     p.add_argument("--held-out", action="store_true",
                    help="also score on new textures and all photographs (needs --options)")
     args = p.parse_args(argv)
-    if args.held_out and not args.options:
-        p.error("--held-out needs --options (the config the folders were trained with)")
+    if (args.held_out or args.set) and not args.options:
+        p.error("--held-out and --set need --options (the config the folders were trained with)")
     import pandas as pd
     import torch
 
@@ -52,13 +55,19 @@ def main(argv=None):
 
     baselines, validation, options, held_out = None, None, {}, None
     if args.options:
+        from flycluster.errors import ConfigError
         from flycluster.training.ensemble import (
             held_out_sets,
+            parse_overrides,
             read_training_options,
             training_data,
         )
 
-        options, file_seed = read_training_options(args.options)
+        try:
+            overrides = parse_overrides(args.set)
+        except ConfigError as e:
+            raise SystemExit(str(e)) from None
+        options, file_seed = read_training_options(args.options, overrides)
         seed = args.seed if args.seed is not None else file_seed
         _, validation = training_data(options["data"], options["validation"],
                                       options["extent"], seed)

@@ -16,19 +16,6 @@ import logging
 import time
 
 
-def _value(text: str):
-    """A YAML value; numbers YAML 1.1 reads as strings (``1e-9``, no dot) become floats."""
-    import yaml
-
-    value = yaml.safe_load(text)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    return value
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--options", required=True, help="YAML with ensemble.training options")
@@ -48,14 +35,17 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(args.threads)
-    from flycluster.training.ensemble import read_training_options, train_network
+    from flycluster.errors import ConfigError
+    from flycluster.training.ensemble import (
+        parse_overrides,
+        read_training_options,
+        train_network,
+    )
 
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set {item!r}: expected KEY=VALUE")
-        overrides[key] = _value(value)
+    try:
+        overrides = parse_overrides(args.set)
+    except ConfigError as e:
+        raise SystemExit(str(e)) from None
     options, file_seed = read_training_options(args.options, overrides)
     seed = args.seed if args.seed is not None else file_seed
     logging.getLogger("flycluster.training").info("options: %s", options)

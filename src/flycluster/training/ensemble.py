@@ -36,8 +36,9 @@ from flycluster.errors import ConfigError
 from flycluster.training.data import flow_sequences, split_by_group
 from flycluster.training.loop import TrainConfig, train_flow
 
-__all__ = ["network_random_state", "initial_network", "training_data", "held_out_sets", "read_training_options",
-           "train_config", "train_network", "publish", "BEST_CHECKPOINT"]
+__all__ = ["network_random_state", "initial_network", "training_data", "held_out_sets",
+           "parse_overrides", "read_training_options", "train_config", "train_network",
+           "publish", "BEST_CHECKPOINT"]
 
 logger = logging.getLogger("flycluster.training")
 
@@ -167,6 +168,27 @@ def _with_schema(options: dict) -> dict:
 
     config = apply_schema({"ensemble": {"kind": "trained", "training": dict(options)}})
     return config["ensemble"]["training"]
+
+
+def parse_overrides(items) -> dict:
+    """``["KEY=VALUE", ...]`` (the tools' ``--set``) -> ``{KEY: value}``: values are YAML
+    (``true``, ``[a, b]``, ``{kind: photos}``), and numbers YAML 1.1 reads as strings
+    (``1e-3``, no dot) become floats. A malformed item raises ConfigError naming it."""
+    import yaml
+
+    overrides = {}
+    for item in items:
+        key, sep, text = str(item).partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        value = yaml.safe_load(text)
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        overrides[key] = value
+    return overrides
 
 
 def read_training_options(path, overrides: dict | None = None) -> tuple[dict, int]:
