@@ -112,3 +112,18 @@ def test_checkpoints_by_name_and_position(tmp_path):
         _checkpoint(tmp_path / "000", 4, "loss")
     with pytest.raises(ValueError, match="expected best, start, last or an integer"):
         _checkpoint(tmp_path / "000", "first", "loss")
+
+
+def test_trained_iterations_of_a_checkpoint(tmp_path):
+    import math
+
+    import torch
+
+    from flycluster.training.evaluate import _trained_iterations
+
+    torch.save({"n_iterations_done": 750, "iteration": 749}, tmp_path / "a")
+    torch.save({"iteration": 299}, tmp_path / "b")  # flyvis's record: index of the last one
+    torch.save({"network": {}}, tmp_path / "c")
+    assert _trained_iterations(tmp_path / "a") == 750
+    assert _trained_iterations(tmp_path / "b") == 300
+    assert math.isnan(_trained_iterations(tmp_path / "c"))

@@ -149,6 +149,18 @@ def _checkpoint(folder: Path, which, loss_name: str) -> Path:
     return found[index]
 
 
+def _trained_iterations(chkpt: Path) -> float:
+    """Iterations trained when checkpoint ``chkpt`` was written (NaN if not recorded)."""
+    import torch
+
+    record = torch.load(chkpt, map_location="cpu", weights_only=False)
+    if not isinstance(record, dict):
+        return float("nan")
+    if "n_iterations_done" in record:
+        return float(record["n_iterations_done"])
+    return float(record["iteration"]) + 1 if "iteration" in record else float("nan")
+
+
 def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = None,
                       checkpoints=("best", "start"), loss_name: str = "loss",
                       batch_size: int | None = None, workdir=None) -> pd.DataFrame:
@@ -170,7 +182,9 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
     Returns
     -------
     DataFrame, one row per (network, checkpoint, cell type) with the columns of
-    :func:`tuning_scores` plus ``checkpoint`` and those of :func:`loss_ratio`.
+    :func:`tuning_scores` plus ``checkpoint``, ``checkpoint_iterations`` (iterations trained
+    when that checkpoint was written) and those of :func:`loss_ratio` (whose ``iterations``
+    are the folder's last checkpoint's).
     """
     import tempfile
 
@@ -192,9 +206,10 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
                                                                **(edges or {})}), stimulus)
         frames = []
         for which in checkpoints:
-            paths = []
+            paths, trained = [], {}
             for folder in map(Path, network_dirs):
                 chkpt = _checkpoint(folder, which, loss_name)
+                trained[folder.name] = _trained_iterations(chkpt)
                 out = root / str(which) / f"{folder.name}.nc"
                 if not out.is_file():
                     network = load_network(chkpt, connectome=connectome)
@@ -204,6 +219,7 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
             for cell_type in T4T5:
                 table = tuning_scores(read_cell_type(paths, cell_type), cell_type)
                 table.insert(1, "checkpoint", str(which))
+                table.insert(2, "checkpoint_iterations", table["network"].map(trained))
                 frames.append(table)
         scores = pd.concat(frames, ignore_index=True)
     losses = pd.DataFrame([{"network": Path(d).name, **loss_ratio(d, loss_name)}
