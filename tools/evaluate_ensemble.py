@@ -69,9 +69,9 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out.with_suffix(".csv"), index=False)
-    cols = ["network", "checkpoint", "cell_type", "correlation", "dsi", "preferred_direction",
-            "direction_error", "direction_within_45", "loss_start", "loss_best", "loss_ratio",
-            "iterations"]
+    cols = ["network", "checkpoint", "checkpoint_iterations", "cell_type", "correlation", "dsi",
+            "preferred_direction", "direction_error", "direction_within_45", "loss_start",
+            "loss_best", "loss_ratio", "iterations"]
     text = (f"# Evaluation of {len(folders)} network(s)\n\nmoving edges: {edges or 'flyvis defaults'}"
             f", extent {args.extent}; {time.time() - t0:.0f} s\n\n## Summary\n\n"
             + markdown_table(summary) + "\n\n## Per network and cell type\n\n"
