@@ -56,19 +56,12 @@ def main(argv=None):
     baselines, validation, options, held_out = None, None, {}, None
     if args.options:
         from flycluster.errors import ConfigError
-        from flycluster.training.ensemble import (
-            held_out_sets,
-            parse_overrides,
-            read_training_options,
-            training_data,
-        )
+        from flycluster.training.ensemble import held_out_sets, tool_options, training_data
 
         try:
-            overrides = parse_overrides(args.set)
+            options, seed = tool_options(args.options, args.set, args.seed)
         except ConfigError as e:
             raise SystemExit(str(e)) from None
-        options, file_seed = read_training_options(args.options, overrides)
-        seed = args.seed if args.seed is not None else file_seed
         _, validation = training_data(options["data"], options["validation"],
                                       options["extent"], seed)
         baselines = flow_baselines(validation, options["n_frames"], options["dt"])

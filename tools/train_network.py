@@ -36,18 +36,12 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     from flycluster.errors import ConfigError
-    from flycluster.training.ensemble import (
-        parse_overrides,
-        read_training_options,
-        train_network,
-    )
+    from flycluster.training.ensemble import tool_options, train_network
 
     try:
-        overrides = parse_overrides(args.set)
+        options, seed = tool_options(args.options, args.set, args.seed)
     except ConfigError as e:
         raise SystemExit(str(e)) from None
-    options, file_seed = read_training_options(args.options, overrides)
-    seed = args.seed if args.seed is not None else file_seed
     logging.getLogger("flycluster.training").info("options: %s", options)
     t0 = time.time()
     result = train_network(args.work, args.dest, args.index, options, seed=seed,

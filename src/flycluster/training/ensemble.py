@@ -37,8 +37,8 @@ from flycluster.training.data import flow_sequences, split_by_group
 from flycluster.training.loop import TrainConfig, train_flow
 
 __all__ = ["network_random_state", "initial_network", "training_data", "held_out_sets",
-           "parse_overrides", "read_training_options", "train_config", "train_network",
-           "publish", "BEST_CHECKPOINT"]
+           "parse_overrides", "read_training_options", "tool_options", "train_config",
+           "train_network", "publish", "BEST_CHECKPOINT"]
 
 logger = logging.getLogger("flycluster.training")
 
@@ -160,6 +160,14 @@ def held_out_sets(options: dict, seed: int = 0, n_textures: int = 20,
         spec.update(kind="photos", images=list(PHOTOS), n_movies=int(photo_draws) * len(PHOTOS))
         sets["photos"] = _sequences(spec, extent, int(seed) + 30_000, "validation")
     return sets
+
+
+def tool_options(path, set_items=(), seed: int | None = None) -> tuple[dict, int]:
+    """What the training tools read: (options of ``path`` with the ``--set`` items applied
+    (:func:`parse_overrides`, :func:`read_training_options`), the ensemble seed: ``seed``,
+    else the file's ``ensemble.random_state``, else 0). Raises ConfigError."""
+    options, file_seed = read_training_options(path, parse_overrides(set_items))
+    return options, int(seed) if seed is not None else file_seed
 
 
 def _with_schema(options: dict) -> dict:
