@@ -180,3 +180,14 @@ def test_parse_overrides():
     for bad in ("iterations", "=3"):
         with pytest.raises(ConfigError, match=f"--set '{bad}': expected KEY=VALUE"):
             parse_overrides([bad])
+
+
+def test_held_out_photos_take_the_data_frames_when_validation_holds_out_groups():
+    from flycluster.training.ensemble import held_out_sets
+
+    options = {"extent": 2,
+               "data": {"kind": "photos", "frames_per_movie": 20, "height": 60, "width": 120},
+               "validation": {"groups": ["camera"], "kind": "photos", "frames_per_movie": 50,
+                              "height": 436, "width": 1024}}
+    photos = held_out_sets(options, n_textures=0, photo_draws=1)["photos"]
+    assert photos[0].lum.shape[0] == 20  # the data's 20 frames, not the schema's 50

@@ -140,8 +140,8 @@ def held_out_sets(options: dict, seed: int = 0, n_textures: int = 20,
     ``textures``: ``n_textures`` new texture movies (the training data's texture options, drawn
     from ``seed + 20,000``; training draws from ``seed``, validation from ``seed + 10,000``).
     ``photos``: every bundled photograph (:data:`flycluster.stimuli.photos.PHOTOS`), each under
-    ``photo_draws`` self-motions drawn from ``seed + 30,000``, with the validation's frame
-    options. Either is left out at 0. Returns ``{name: [FlowSequence, ...]}``.
+    ``photo_draws`` self-motions drawn from ``seed + 30,000``, with the frame options of the
+    validation movies (of the data where validation holds out groups). Either is left out at 0. Returns ``{name: [FlowSequence, ...]}``.
     """
     from flycluster.stimuli.photos import PHOTOS
 
@@ -155,7 +155,8 @@ def held_out_sets(options: dict, seed: int = 0, n_textures: int = 20,
     if photo_draws > 0:
         frame_keys = ("frames_per_movie", "height", "width", "max_speed", "max_rotation",
                       "max_looming")
-        frames = validation if validation.get("kind") in ("photos", "textures") else data
+        own = not validation.get("groups") and validation.get("kind") in ("photos", "textures")
+        frames = validation if own else data  # held-out groups: the data's frames
         spec = {k: frames[k] for k in frame_keys if frames.get(k) is not None}
         spec.update(kind="photos", images=list(PHOTOS), n_movies=int(photo_draws) * len(PHOTOS))
         sets["photos"] = _sequences(spec, extent, int(seed) + 30_000, "validation")
