@@ -141,7 +141,8 @@ def held_out_sets(options: dict, seed: int = 0, n_textures: int = 20,
     from ``seed + 20,000``; training draws from ``seed``, validation from ``seed + 10,000``).
     ``photos``: every bundled photograph (:data:`flycluster.stimuli.photos.PHOTOS`), each under
     ``photo_draws`` self-motions drawn from ``seed + 30,000``, with the frame options of the
-    validation movies (of the data where validation holds out groups). Either is left out at 0. Returns ``{name: [FlowSequence, ...]}``.
+    validation movies (of the data where validation holds out groups). Either is left out
+    at 0. Returns ``{name: [FlowSequence, ...]}``.
     """
     from flycluster.stimuli.photos import PHOTOS
 
