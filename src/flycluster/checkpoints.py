@@ -35,7 +35,7 @@ from flycluster.io_utils import atomic_path
 
 __all__ = ["CHECKPOINT_DIR", "VALIDATION_DIR", "BEST_CHECKPOINT", "checkpoint_path", "list_checkpoints",
            "loss_file", "validation_losses", "best_checkpoint", "task_error", "list_networks",
-           "ensemble_task_errors", "read_state_dict", "write_network_dir"]
+           "ensemble_task_errors", "read_state_dict", "write_network_dir", "trained_iterations"]
 
 #: Sub-folders of a network directory.
 CHECKPOINT_DIR = "chkpts"
@@ -233,3 +233,14 @@ def write_network_dir(dest, state_dict, val_loss, dt: float = 0.02, config: dict
     with atomic_path(dest / "_meta.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
     return dest
+
+
+def trained_iterations(record) -> float:
+    """Iterations trained when a checkpoint record (the dict in ``chkpt_NNNNN``) was written:
+    flycluster's ``n_iterations_done``, else flyvis's ``iteration`` (index of the last trained
+    iteration) + 1, else NaN."""
+    if not isinstance(record, dict):
+        return float("nan")
+    if "n_iterations_done" in record:
+        return float(record["n_iterations_done"])
+    return float(record["iteration"]) + 1 if "iteration" in record else float("nan")

@@ -111,7 +111,7 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
     """
     if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
         raise ValueError(f"every: expected an integer >= 1, got {every!r}")
-    from flycluster.checkpoints import list_checkpoints
+    from flycluster.checkpoints import list_checkpoints, trained_iterations
     from flycluster.connectome import load_connectome
     from flycluster.network import Network
 
@@ -141,7 +141,7 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
             ratio = state["edges_syn_strength"] / first["edges_syn_strength"]
         rows.append({
             "checkpoint": position,
-            "iteration": float(record.get("n_iterations_done", np.nan)),
+            "iteration": trained_iterations(record),
             "val_loss": float(record.get("val_loss", np.nan)),
             "silent_output": sum(t in outputs for t in silent),
             "silent_other": sum(t not in outputs for t in silent),

@@ -153,12 +153,9 @@ def _trained_iterations(chkpt: Path) -> float:
     """Iterations trained when checkpoint ``chkpt`` was written (NaN if not recorded)."""
     import torch
 
-    record = torch.load(chkpt, map_location="cpu", weights_only=False)
-    if not isinstance(record, dict):
-        return float("nan")
-    if "n_iterations_done" in record:
-        return float(record["n_iterations_done"])
-    return float(record["iteration"]) + 1 if "iteration" in record else float("nan")
+    from flycluster.checkpoints import trained_iterations
+
+    return trained_iterations(torch.load(chkpt, map_location="cpu", weights_only=False))
 
 
 def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = None,

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flycluster.checkpoints import list_checkpoints
+from flycluster.checkpoints import list_checkpoints, trained_iterations
 from flycluster.errors import CheckpointError, ConfigError
 from flycluster.io_utils import atomic_path
 from flycluster.training.data import FlowAugmentation, FlowSequence, stack_samples
@@ -281,12 +281,11 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
                 getattr(module, k).copy_(v.to(device))
         decoder.load_state_dict(last["decoder"]["flow"])
         optimizer.load_state_dict(last["optim"])
-        done = int(last.get("n_iterations_done", int(last.get("iteration", -1)) + 1))
+        done = int(np.nan_to_num(trained_iterations(last)))
         chkpt_index = len(existing) - 1
         val_losses = [float(r["val_loss"]) for r in records]
         val_epes = [float(r.get("val_epe", np.nan)) for r in records]
-        val_iters = [int(r.get("n_iterations_done", int(r.get("iteration", -1)) + 1))
-                     for r in records]
+        val_iters = [int(np.nan_to_num(trained_iterations(r))) for r in records]
         train_loss = list(_read_h5(path / "loss.h5")[:done])
         if len(train_loss) < done:
             train_loss += [np.nan] * (done - len(train_loss))
