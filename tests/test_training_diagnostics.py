@@ -191,3 +191,105 @@ def test_held_out_photos_take_the_data_frames_when_validation_holds_out_groups()
                               "height": 436, "width": 1024}}
     photos = held_out_sets(options, n_textures=0, photo_draws=1)["photos"]
     assert photos[0].lum.shape[0] == 20  # the data's 20 frames, not the schema's 50
+
+
+def test_input_ablation(trained):
+    from flycluster.network import load_network
+    from flycluster.training.diagnostics import _decoder, _unaugmented, input_ablation
+    from flycluster.training.objectives import l2norm
+
+    folder, connectome, validation = trained
+    paths = sorted((folder / "chkpts").iterdir())
+    zero = flow_baselines(validation)["zero"]
+    first = input_ablation(paths[0], validation, connectome)
+    n_out = len(connectome.output_cell_types)
+    assert first["ablation"].tolist()[:6] == ["none", "T4", "T5", "T4+T5", "all but T4+T5", "all"]
+    assert len(first) == 6 + n_out and first["n_types"].tolist()[:6] == [0, 4, 4, 8, n_out - 8, n_out]
+    # nothing clamped: the validation loss the checkpoint recorded
+    recorded = torch.load(paths[0], weights_only=False)["val_loss"]
+    assert first["loss"].iloc[0] == pytest.approx(recorded, rel=1e-5)
+    assert first["loss_ratio"].iloc[0] == pytest.approx(recorded / zero, rel=1e-5)
+    # flyvis's constant decoder start ignores its input: clamping anything changes nothing
+    np.testing.assert_allclose(first["loss_increase"], 0, atol=1e-5)
+    # a decoder that reads its input (random first-layer weights): clamping every input is
+    # decoding the grey movie's activity, built here
+    record = torch.load(paths[-1], weights_only=False)
+    generator = torch.Generator().manual_seed(0)
+    for key in ("base.0.weight", "decoder.0.weight"):
+        weight = record["decoder"]["flow"][key]
+        weight.copy_(torch.randn(weight.shape, generator=generator))
+    reading = folder.parent / "reading_decoder"
+    torch.save(record, reading)
+    last = input_ablation(reading, validation, connectome, singles=False)
+    assert len(last) == 6 and abs(last["loss_increase"].iloc[-1]) > 1e-3
+    module = load_network(paths[-1], connectome=connectome).module()
+    lum, flow = _unaugmented(validation, 19, 0.02)
+    with torch.no_grad():
+        state = module.steady_state(0.25, 0.02, 1)
+        grey = module(torch.full_like(lum[:1], 0.5), 0.02, state=state)
+        estimate = _decoder(module, record)(grey.expand(len(validation), -1, -1))
+    assert last.set_index("ablation").loc["all", "loss"] == pytest.approx(
+        float(l2norm(estimate, flow)), rel=1e-5)
+    # chosen groups; a type the decoder does not read is an error
+    table = input_ablation(reading, validation, connectome, groups={"L": ["Tm3"]},
+                           singles=False)
+    assert table["ablation"].tolist() == ["none", "L"]
+    with pytest.raises(ValueError, match=r"the decoder does not read \['L1'\]"):
+        input_ablation(paths[-1], validation, connectome, groups={"x": ["L1"]})
+
+
+def test_decoder_of_chosen_cell_types(tmp_path, connectome_path):
+    """A decoder reading only T4/T5: trained, recorded in the checkpoint, read back by the
+    diagnostics with the same inputs."""
+    from flycluster.connectome import load_connectome
+    from flycluster.network import Network
+    from flycluster.training.data import photo_flow_sequences
+    from flycluster.training.diagnostics import input_ablation, readout_scores
+    from flycluster.training.loop import TrainConfig, train_flow
+
+    connectome = load_connectome(connectome_path, extent=2)
+    seqs = photo_flow_sequences(["camera", "coins"], frames_per_movie=20, height=120, width=240,
+                                extent=2, vertical_splits=2, random_state=0)
+    types = ("T5c", "T4a", "T4b")
+    result = train_flow(Network.initial(connectome), seqs[:2], seqs[2:], tmp_path / "000",
+                        TrainConfig(iterations=2, batch_size=2, checkpoint_every=1,
+                                    lr_start=1e-2, lr_stop=1e-2, decoder_cell_types=types))
+    assert result.decoder.base[0].weight.shape[1] == 3
+    last = sorted((tmp_path / "000" / "chkpts").iterdir())[-1]
+    record = torch.load(last, weights_only=False)
+    assert record["config"]["decoder_cell_types"] == list(types)
+    scores = readout_scores(last, seqs[2:], connectome)
+    assert scores["loss"] == pytest.approx(record["val_loss"], rel=1e-5)
+    table = input_ablation(last, seqs[2:], connectome)
+    assert table["ablation"].tolist() == ["none", "T4", "T5", "T4+T5", "all", "T5c", "T4a", "T4b"]
+
+
+def test_decoder_inputs_tool(trained, tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    try:
+        import decoder_inputs
+    finally:
+        sys.path.pop(0)
+    folder, connectome, _ = trained
+    frames = "frames_per_movie: 20, height: 60, width: 120"
+    options = tmp_path / "options.yaml"
+    options.write_text("ensemble:\n  training:\n    extent: 2\n"
+                       f"    data: {{kind: textures, n_movies: 2, texture_size: 128, {frames}}}\n"
+                       f"    validation: {{kind: photos, images: [camera], {frames}}}\n")
+    decoder_inputs.main([str(folder), "--options", str(options), "--checkpoints", "0", "-1",
+                         "--textures", "1", "--photo-draws", "0", "--out", str(tmp_path / "in")])
+    table = pd.read_csv(tmp_path / "in.csv")
+    n = 6 + len(connectome.output_cell_types)
+    assert len(table) == 2 * n and set(table["movies"]) == {"textures"}
+    assert table["checkpoint"].tolist() == ["chkpt_00000"] * n + ["chkpt_00004"] * n
+    assert table["iterations"].tolist() == [0] * n + [4] * n
+    assert "held out: 3 textures sequences" in capsys.readouterr().out
+    assert (tmp_path / "in.md").read_text().startswith("# Decoder inputs")
+    with pytest.raises(SystemExit, match="no checkpoint at position 9 "):
+        decoder_inputs.main([str(folder), "--options", str(options), "--checkpoints", "9",
+                             "--textures", "1", "--photo-draws", "0"])

@@ -297,3 +297,33 @@ def test_flow_sequences_factory_and_group_split():
         flow_sequences("kitti")
     with pytest.raises(ConfigError, match="photos.*speed"):
         flow_sequences("photos", speed=3)
+
+
+def test_decoder_cell_types(connectome_path):
+    from flycluster.connectome import load_connectome
+    from flycluster.errors import ConfigError
+    from flycluster.training.decoder import FlowDecoder, output_node_index
+    from flycluster.training.ensemble import train_config
+    from flycluster.training.loop import TrainConfig
+
+    connectome = load_connectome(connectome_path, extent=2)
+    full = output_node_index(connectome)
+    assert full.shape == (34, connectome.n_hexals)
+    chosen = output_node_index(connectome, ["T5d", "T4a"])
+    types = list(connectome.output_cell_types)
+    np.testing.assert_array_equal(chosen, full[[types.index("T5d"), types.index("T4a")]])
+    assert FlowDecoder(chosen).base[0].weight.shape[1] == 2
+    # not an output type of flyvis's decoder, but a cell type: allowed
+    assert output_node_index(connectome, ["Mi1"]).shape == (1, connectome.n_hexals)
+    for bad, message in ((["T4x"], r"\['T4x'\] are not cell types"), ([], "at least one"),
+                         (["T4a", "T4a"], "name a type twice")):
+        with pytest.raises(ValueError, match=message):
+            output_node_index(connectome, bad)
+    assert TrainConfig(decoder_cell_types=["T4a"]).decoder_cell_types == ("T4a",)
+    for bad in ("T4a", []):
+        with pytest.raises(ConfigError, match="decoder_cell_types: expected a non-empty list"):
+            TrainConfig(decoder_cell_types=bad)
+    with pytest.raises(ConfigError, match=r"ensemble.training.decoder_cell_types: unknown cell "
+                                          r"type\(s\) 'T4x' \(did you mean"):
+        train_config({"decoder_cell_types": ["T4a", "T4x"]}, 0)
+    assert train_config({"decoder_cell_types": ["T4a"]}, 0).decoder_cell_types == ("T4a",)

@@ -135,7 +135,7 @@ def check_config(config: dict, known_cell_types=CELL_TYPES) -> dict:
     (:func:`flycluster.config_schema.apply_schema`); returns ``config`` unchanged.
 
     Checks: cell type names (``cell_types``, ``figures.tuning_cell_types``,
-    ``ensemble.planted.cell_types``); that ``analysis`` names stimulus sets defined under
+    ``ensemble.planted.cell_types``, ``ensemble.training.decoder_cell_types``); that ``analysis`` names stimulus sets defined under
     ``stimuli``, of a fitting kind and rendered for the network's eye (``extent`` equal to
     ``connectome.extent``); the ensemble folder for ``ensemble.kind: flyvis``; that the
     ensemble has at least ``umap.n_neighbors + 2`` networks (UMAP's minimum) and at least as
@@ -176,6 +176,9 @@ def check_config(config: dict, known_cell_types=CELL_TYPES) -> dict:
                           "<cell type>.pickle per cell type)")
 
     ensemble = config["ensemble"]
+    decoder_types = (ensemble.get("training") or {}).get("decoder_cell_types")
+    if ensemble["kind"] == "trained" and decoder_types is not None:
+        _check_names(decoder_types, "ensemble.training.decoder_cell_types", known_cell_types)
     n_neighbors = config["umap"]["n_neighbors"]
     if ensemble["kind"] == "flyvis":
         if not ensemble["path"]:

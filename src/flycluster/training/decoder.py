@@ -4,7 +4,7 @@ Structure (flyvis 1.2.0, ``task/decoder.py``; task config ``decoder.flow``: shap
 kernel_size 5, const_weight 0.001, p_dropout 0.5, batch norm, Softplus, normalize_last):
 
 1. input: ``relu`` of the activity of the connectome's output cell types (34 types, every
-   hexal), stored in a (2 e + 1) x (2 e + 1) map at ``[u - u_min, v - v_min]`` (zeros
+   hexal; ``output_node_index(connectome, cell_types)`` chooses other types, not flyvis), stored in a (2 e + 1) x (2 e + 1) map at ``[u - u_min, v - v_min]`` (zeros
    outside the hexagon). The map is gathered in one indexing step in channels-last memory
    order (``torch.channels_last``), which the CPU convolutions run ~1.5x faster on; values
    are the same as flyvis's (channels-first) map;
@@ -72,14 +72,26 @@ class Dropout(nn.Dropout):
         return x * keep * (1.0 / (1.0 - self.p))
 
 
-def output_node_index(connectome) -> np.ndarray:
-    """(n_output_types, n_hexals) node index of each output cell type at each hexal (u-major)."""
-    rows = [np.asarray(connectome.nodes_of(t)) for t in connectome.output_cell_types]
-    if not rows:
-        raise ValueError("the connectome names no output cell types (output_units)")
-    bad = [t for t, r in zip(connectome.output_cell_types, rows) if len(r) != connectome.n_hexals]
+def output_node_index(connectome, cell_types=None) -> np.ndarray:
+    """(n_types, n_hexals) node index of each decoder input type at each hexal (u-major).
+
+    ``cell_types``: the types the decoder reads, in this order; None (flyvis): the
+    connectome's output cell types (``output_units``, 34 types). A name the connectome does
+    not have raises ValueError naming it.
+    """
+    types = list(connectome.output_cell_types if cell_types is None else cell_types)
+    if not types:
+        raise ValueError("the connectome names no output cell types (output_units)"
+                         if cell_types is None else "decoder cell types: expected at least one")
+    unknown = [t for t in types if t not in connectome.cell_types]
+    if unknown:
+        raise ValueError(f"decoder cell types {unknown} are not cell types of the connectome")
+    if len(set(types)) != len(types):
+        raise ValueError(f"decoder cell types {types} name a type twice")
+    rows = [np.asarray(connectome.nodes_of(t)) for t in types]
+    bad = [t for t, r in zip(types, rows) if len(r) != connectome.n_hexals]
     if bad:
-        raise ValueError(f"output cell types {bad} do not have one node per hexal")
+        raise ValueError(f"decoder cell types {bad} do not have one node per hexal")
     return np.stack(rows)
 
 

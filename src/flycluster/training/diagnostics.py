@@ -1,6 +1,6 @@
 """What a training run did to a network: reference losses of the task and per-checkpoint state.
 
-Two questions a training log alone does not answer:
+Three questions a training log alone does not answer:
 
 - *Has the decoder learned anything?* :func:`flow_baselines` gives the validation loss of
   predicting no flow at all (what a decoder that has learned nothing converges to, since the
@@ -12,8 +12,11 @@ Two questions a training log alone does not answer:
   no gradient passes through their relu), how the synaptic strengths moved (median ratio to the
   first checkpoint, excitatory and inhibitory edge types separately; how many are clamped at 0)
   and the largest change of resting potential and time constant.
+- *Which cells does the decoder read?* :func:`input_ablation` gives the loss when cell types
+  are clamped at what they do without a stimulus: a type the decoder relies on costs loss.
 
-``tools/inspect_training.py`` prints both for network folders.
+``tools/inspect_training.py`` prints the first two for network folders,
+``tools/decoder_inputs.py`` the third.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import torch
 from flycluster.training.data import FlowAugmentation, stack_samples
 from flycluster.training.objectives import l2norm
 
-__all__ = ["flow_baselines", "readout_scores", "checkpoint_diagnostics", "folder_extent"]
+__all__ = ["flow_baselines", "readout_scores", "decoder_cell_types", "input_ablation",
+           "checkpoint_diagnostics", "folder_extent"]
 
 
 def flow_baselines(sequences, n_frames: int = 19, dt: float = 0.02) -> dict:
@@ -37,9 +41,7 @@ def flow_baselines(sequences, n_frames: int = 19, dt: float = 0.02) -> dict:
     Returns dict: ``zero`` (predicting no flow), ``frame_mean`` (predicting at every hexal the
     frame's mean flow of that sequence: an oracle of the global motion), ``n_sequences``.
     """
-    augmentation = FlowAugmentation(n_frames=n_frames, dt=dt)
-    _, flow = stack_samples([augmentation(s, None, augment=False) for s in sequences])
-    flow = torch.from_numpy(flow)  # (samples, frames, 2, hexals)
+    _, flow = _unaugmented(sequences, n_frames, dt)  # (samples, frames, 2, hexals)
     mean = flow.mean(dim=-1, keepdim=True).expand_as(flow)
     zero = [float(l2norm(torch.zeros_like(f[None]), f[None])) for f in flow]
     frame_mean = [float(l2norm(m[None], f[None])) for m, f in zip(mean, flow)]
@@ -62,20 +64,38 @@ def readout_scores(checkpoint, sequences, connectome, n_frames: int = 19, dt: fl
 
     record = torch.load(checkpoint, map_location="cpu", weights_only=False)
     module = load_network(checkpoint, connectome=connectome).module()
-    return _readout(module, record["decoder"]["flow"], sequences, n_frames, dt, t_pre)
+    return _readout(module, record, sequences, n_frames, dt, t_pre)
 
 
-def _readout(module, decoder_state: dict, sequences, n_frames: int, dt: float,
-             t_pre: float) -> dict:
-    """:func:`readout_scores` of a network module and a decoder state dict."""
+def decoder_cell_types(record: dict, connectome) -> list[str]:
+    """The cell types a checkpoint record's decoder reads, in its input order (its training
+    config's ``decoder_cell_types``, else the connectome's output cell types)."""
+    cell_types = (record.get("config") or {}).get("decoder_cell_types")
+    return list(connectome.output_cell_types if cell_types is None else cell_types)
+
+
+def _decoder(module, record: dict):
+    """The record's trained decoder, in eval mode, for ``module``'s lattice."""
     from flycluster.training.decoder import FlowDecoder, output_node_index
 
-    decoder = FlowDecoder(output_node_index(module.connectome))
-    decoder.load_state_dict(decoder_state)
-    decoder.eval()
+    types = decoder_cell_types(record, module.connectome)
+    decoder = FlowDecoder(output_node_index(module.connectome, types))
+    decoder.load_state_dict(record["decoder"]["flow"])
+    return decoder.eval()
+
+
+def _unaugmented(sequences, n_frames: int, dt: float):
+    """(luminance, flow) tensors of ``sequences`` as validation sees them."""
     augmentation = FlowAugmentation(n_frames=n_frames, dt=dt)
-    lum, flow = (torch.from_numpy(x) for x in
-                 stack_samples([augmentation(s, None, augment=False) for s in sequences]))
+    return (torch.from_numpy(x) for x in
+            stack_samples([augmentation(s, None, augment=False) for s in sequences]))
+
+
+def _readout(module, record: dict, sequences, n_frames: int, dt: float,
+             t_pre: float) -> dict:
+    """:func:`readout_scores` of a network module and a checkpoint record."""
+    decoder = _decoder(module, record)
+    lum, flow = _unaugmented(sequences, n_frames, dt)
     with torch.no_grad():
         activity = module(lum, dt, state=module.steady_state(t_pre, dt, len(sequences)))
         estimate = decoder(activity)
@@ -86,6 +106,70 @@ def _readout(module, decoder_state: dict, sequences, n_frames: int, dt: float,
             "rms_estimate": float(np.sqrt(np.mean(e ** 2))),
             "rms_target": float(np.sqrt(np.mean(t ** 2))),
             "activity_dependence": float((estimate - other).pow(2).mean().sqrt())}
+
+
+def input_ablation(checkpoint, sequences, connectome, groups: dict | None = None,
+                   singles: bool = True, n_frames: int = 19, dt: float = 0.02,
+                   t_pre: float = 0.25) -> pd.DataFrame:
+    """Which cell types a checkpoint's decoder reads the flow from: its loss on ``sequences``
+    (unaugmented, as validation) when the activity of some of its input cell types is
+    replaced by what they do without a stimulus (their activity during a grey movie of the
+    same length, from the same grey steady state), at every hexal and frame.
+
+    Parameters
+    ----------
+    checkpoint : a training checkpoint (``chkpts/chkpt_NNNNN``).
+    sequences : list of :class:`~flycluster.training.data.FlowSequence` at ``connectome``'s
+        extent (e.g. a set of :func:`flycluster.training.ensemble.held_out_sets`).
+    groups : ``{name: [cell type, ...]}`` to clamp together; default: ``T4`` (T4a-d), ``T5``,
+        ``T4+T5``, ``all but T4+T5`` (of the decoder's inputs) and ``all``.
+    singles : also clamp every input cell type alone (one row each, named by the type).
+
+    Returns
+    -------
+    DataFrame, one row per ablation, first ``none`` (nothing clamped): ``ablation``,
+    ``n_types`` (cell types clamped), ``loss`` (flyvis's l2norm, mean over sequences),
+    ``loss_ratio`` (over the loss of predicting no flow on ``sequences``) and
+    ``loss_increase`` (``loss_ratio`` minus that of ``none``). A decoder that does not use a
+    type loses nothing when it is clamped; clamping ``all`` gives ~1 (no flow decoded).
+    """
+    from flycluster.network import load_network
+
+    record = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    module = load_network(checkpoint, connectome=connectome).module()
+    decoder = _decoder(module, record)
+    inputs = decoder_cell_types(record, connectome)
+    if groups is None:
+        t4t5 = [t for t in inputs if t[:2] in ("T4", "T5")]
+        groups = {"T4": [t for t in t4t5 if t.startswith("T4")],
+                  "T5": [t for t in t4t5 if t.startswith("T5")], "T4+T5": t4t5,
+                  "all but T4+T5": [t for t in inputs if t not in t4t5], "all": inputs}
+    groups = {"none": [], **{k: list(v) for k, v in groups.items() if v}}
+    if singles:
+        groups.update({t: [t] for t in inputs if t not in groups})
+    unknown = sorted({t for v in groups.values() for t in v} - set(inputs))
+    if unknown:
+        raise ValueError(f"{checkpoint}: the decoder does not read {unknown} (it reads "
+                         f"{', '.join(inputs)})")
+    lum, flow = _unaugmented(sequences, n_frames, dt)
+    with torch.no_grad():
+        state = module.steady_state(t_pre, dt, len(sequences))
+        activity = module(lum, dt, state=state)
+        grey = module(torch.full_like(lum[:1], 0.5), dt, state=state[:1]
+                      if state is not None else None)
+        no_flow = float(l2norm(torch.zeros_like(flow), flow))
+        rows = []
+        for name, types in groups.items():
+            clamped = activity.clone()
+            for t in types:
+                nodes = torch.as_tensor(np.asarray(connectome.nodes_of(t)))
+                clamped[..., nodes] = grey[..., nodes]
+            loss = float(l2norm(decoder(clamped), flow))
+            rows.append({"ablation": name, "n_types": len(types), "loss": loss,
+                         "loss_ratio": loss / no_flow})
+    table = pd.DataFrame(rows)
+    table["loss_increase"] = table["loss_ratio"] - table["loss_ratio"].iloc[0]
+    return table
 
 
 def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
@@ -154,10 +238,9 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
                                                   - first["nodes_time_const"]).max()),
         })
         if sequences:
-            rows[-1].update(_readout(module, record["decoder"]["flow"], sequences, n_frames, dt,
-                                     t_pre_val))
+            rows[-1].update(_readout(module, record, sequences, n_frames, dt, t_pre_val))
         for name, seqs in held_out.items():
-            scores = _readout(module, record["decoder"]["flow"], seqs, n_frames, dt, t_pre_val)
+            scores = _readout(module, record, seqs, n_frames, dt, t_pre_val)
             rows[-1][f"{name}_loss_ratio"] = scores["loss"] / no_flow[name]
             rows[-1][f"{name}_correlation"] = scores["correlation"]
     table = pd.DataFrame(rows)

@@ -45,7 +45,7 @@ logger = logging.getLogger("flycluster.training")
 #: TrainConfig fields settable from the config's ``ensemble.training`` (same names).
 _TRAIN_KEYS = ("iterations", "batch_size", "dt", "n_frames", "t_pre_train", "t_pre_val",
                "lr_start", "lr_stop", "lr_steps", "lr_decoder_factor", "penalty_weight",
-               "penalty_stop", "checkpoint_every", "validation_batch")
+               "penalty_stop", "checkpoint_every", "validation_batch", "decoder_cell_types")
 
 
 def network_random_state(seed: int, index: int) -> int:
@@ -227,6 +227,11 @@ def train_config(options: dict, random_state: int) -> TrainConfig:
                           f"random, got {init!r}")
     if init == "random":
         kwargs["decoder_const_weight"] = None
+    if kwargs.get("decoder_cell_types") is not None:
+        from flycluster.config import CELL_TYPES, _check_names
+
+        _check_names(kwargs["decoder_cell_types"], "ensemble.training.decoder_cell_types",
+                     CELL_TYPES)
     return TrainConfig(random_state=int(random_state), **kwargs)
 
 

@@ -69,6 +69,8 @@ class TrainConfig:
     decoder_shape, decoder_kernel_size, decoder_dropout, decoder_const_weight : DecoderGAVP
         (``decoder_const_weight`` None: torch's random initialisation, seeded from
         ``random_state``, instead of flyvis's constant 0.001).
+    decoder_cell_types : the cell types the decoder reads (None: the connectome's 34 output
+        cell types, flyvis; e.g. T4a-d and T5a-d, so that flow can only be decoded from them).
     checkpoint_every : epochs between checkpoints (flyvis: 300).
     validation_batch : validation sequences simulated at once (memory only; result unchanged).
     random_state : seed of every random choice.
@@ -93,6 +95,7 @@ class TrainConfig:
     decoder_kernel_size: int = 5
     decoder_dropout: float = 0.5
     decoder_const_weight: float = 1e-3
+    decoder_cell_types: tuple | None = None
     checkpoint_every: int = 300
     validation_batch: int = 16
     random_state: int = 0
@@ -107,6 +110,11 @@ class TrainConfig:
         if not self.lr_decoder_factor > 0:
             raise ConfigError(f"lr_decoder_factor must be > 0, got {self.lr_decoder_factor}")
         self.decoder_shape = tuple(int(c) for c in self.decoder_shape)
+        if self.decoder_cell_types is not None:
+            if isinstance(self.decoder_cell_types, str) or not self.decoder_cell_types:
+                raise ConfigError("decoder_cell_types: expected a non-empty list of cell types "
+                                  f"or None, got {self.decoder_cell_types!r}")
+            self.decoder_cell_types = tuple(str(t) for t in self.decoder_cell_types)
 
     def to_dict(self) -> dict:
         """Plain dict (lists, not tuples) for YAML and checkpoints."""
@@ -247,7 +255,11 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
                                     **config.augmentation)
     with torch.random.fork_rng(devices=[]):  # the random init (const_weight None) is seeded
         torch.manual_seed(_seed(config.random_state, 4))
-        decoder = FlowDecoder(output_node_index(module.connectome), config.decoder_shape,
+        try:
+            index = output_node_index(module.connectome, config.decoder_cell_types)
+        except ValueError as e:
+            raise ConfigError(f"decoder_cell_types: {e}") from e
+        decoder = FlowDecoder(index, config.decoder_shape,
                               config.decoder_kernel_size, config.decoder_dropout,
                               config.decoder_const_weight).to(device)
     schedule = stepwise_schedule(config.iterations, config.lr_start, config.lr_stop,

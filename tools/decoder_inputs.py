@@ -1,0 +1,103 @@
+"""Which cell types a trained decoder reads the flow from: held-out loss with cell types clamped.
+
+For each checkpoint asked for, the decoder is scored on movies no network saw (new texture
+movies and every bundled photograph: flycluster.training.ensemble.held_out_sets) with nothing
+clamped, with T4a-d, T5a-d, both, everything but them, all inputs, and each input cell type
+alone replaced by its activity during a grey movie (flycluster.training.diagnostics.
+input_ablation). A type the decoder relies on costs loss when clamped; T4/T5 being the
+direction-selective cells, a decoder that loses nothing without them estimates motion from
+other cells.
+
+Usage (from the repository root, package importable)::
+
+    python tools/decoder_inputs.py WORK/000 --options config/train.yaml --checkpoints -1
+    python tools/decoder_inputs.py WORK/000 --options OPTS --set extent=5 --checkpoints 36 -1 \\
+        --out benchmarks/results/.../decoder_inputs
+
+Folders must be at the training extent (work folders, or published at that extent).
+Writes ``<out>.csv`` and ``<out>.md`` when ``--out`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("folders", nargs="+", help="network folders at the training extent")
+    p.add_argument("--options", required=True, help="YAML with ensemble.training options")
+    p.add_argument("--seed", type=int, default=None,
+                   help="ensemble random_state (default: the options file's, else 0)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override training options as tools/train_network.py --set did")
+    p.add_argument("--checkpoints", nargs="+", type=int, default=[-1],
+                   help="checkpoint positions (chkpt_NNNNN in order; negative from the end)")
+    p.add_argument("--textures", type=int, default=20, help="held-out texture movies")
+    p.add_argument("--photo-draws", type=int, default=2,
+                   help="self-motions per bundled photograph (0: no photos)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=None, help="output prefix (.csv and .md)")
+    args = p.parse_args(argv)
+    import pandas as pd
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from flycluster.checkpoints import list_checkpoints, trained_iterations
+    from flycluster.connectome import load_connectome
+    from flycluster.errors import CheckpointError, ConfigError
+    from flycluster.training.diagnostics import input_ablation
+    from flycluster.training.ensemble import held_out_sets, tool_options
+    from flycluster.training.evaluate import markdown_table
+
+    try:
+        options, seed = tool_options(args.options, args.set, args.seed)
+    except ConfigError as e:
+        raise SystemExit(str(e)) from None
+    connectome = load_connectome(extent=options["extent"])
+    sets = held_out_sets(options, seed, n_textures=args.textures, photo_draws=args.photo_draws)
+    print("held out: " + ", ".join(f"{len(v)} {k} sequences" for k, v in sets.items()))
+    frames = []
+    for folder in map(Path, args.folders):
+        try:
+            paths = list_checkpoints(folder)
+        except CheckpointError as e:
+            raise SystemExit(str(e)) from None
+        for position in args.checkpoints:
+            if not -len(paths) <= position < len(paths):
+                raise SystemExit(f"{folder}: no checkpoint at position {position} "
+                                 f"({len(paths)} checkpoints)")
+            path = paths[position]
+            iterations = trained_iterations(torch.load(path, map_location="cpu",
+                                                       weights_only=False))
+            for name, sequences in sets.items():
+                table = input_ablation(path, sequences, connectome,
+                                       n_frames=options["n_frames"], dt=options["dt"],
+                                       t_pre=options.get("t_pre_val") or 0.25)
+                table.insert(0, "network", str(folder))
+                table.insert(1, "checkpoint", path.name)
+                table.insert(2, "iterations", iterations)
+                table.insert(3, "movies", name)
+                frames.append(table)
+                top = table.iloc[1:].nlargest(6, "loss_increase")
+                print(f"{folder} {path.name} ({iterations:.0f} iterations), {name}: loss ratio "
+                      f"{table['loss_ratio'].iloc[0]:.3f}; clamped: " + ", ".join(
+                          f"{a} +{d:.3f}" for a, d in zip(top["ablation"], top["loss_increase"])),
+                      flush=True)
+    table = pd.concat(frames, ignore_index=True)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out.with_suffix(".csv"), index=False)
+        groups = table[table["n_types"] != 1] if len(table) else table
+        out.with_suffix(".md").write_text(
+            "# Decoder inputs: held-out loss with cell types clamped\n\n"
+            "loss_ratio: loss over that of predicting no flow; loss_increase: against nothing "
+            "clamped (`none`).\n\n## Groups\n\n" + markdown_table(groups)
+            + "\n\n## Every row\n\n" + markdown_table(table) + "\n")
+        print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
