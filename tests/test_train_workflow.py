@@ -138,7 +138,7 @@ def test_killed_train_job_resumes_and_publishes_the_uninterrupted_result(tmp_pat
     # the option is at its default, the old behaviour
     meta_file = tmp_path / "b_work" / "_meta.yaml"
     meta = yaml.safe_load(meta_file.read_text())
-    for key in ("decoder_init", "penalty_weight", "lr_decoder_factor"):
+    for key in ("decoder_init", "penalty_weight", "lr_decoder_factor", "decoder_cell_types"):
         del meta["config"]["recipe"]["options"][key]
     meta_file.write_text(yaml.safe_dump(meta, sort_keys=False))
     again = train_network(tmp_path / "b_work", tmp_path / "b", 1, options, seed=seed,
@@ -154,6 +154,23 @@ def test_train_config_dry_run(tmp_path):
     assert counts["train"] == 8 and counts["simulate"] == 24 and counts["cluster"] == 65
     assert "synthetic_ensemble" not in counts
     assert "resources/ensembles/train/007/best_chkpt" in proc.stdout + proc.stderr
+
+
+def test_decoder_cell_types_are_checked_at_parse_time(tmp_path):
+    from flycluster.config import load_config
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("ensemble:\n  training:\n    decoder_cell_types: [T4a, T5q]\n")
+    with pytest.raises(ConfigError, match=r"config file .*train.yaml, .*mine.yaml: config key "
+                                          r"ensemble.training.decoder_cell_types: unknown cell "
+                                          r"type\(s\) 'T5q'"):
+        load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "train.yaml", mine)
+    mine.write_text("ensemble:\n  training:\n    decoder_cell_types: T4a\n")
+    with pytest.raises(ConfigError, match=r"ensemble.training.decoder_cell_types"):
+        load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "train.yaml", mine)
+    mine.write_text("ensemble:\n  training:\n    decoder_cell_types: [T4a, T4b]\n")
+    config = load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "train.yaml", mine)
+    assert config["ensemble"]["training"]["decoder_cell_types"] == ["T4a", "T4b"]
 
 
 def test_training_data_errors_name_the_key():
