@@ -282,7 +282,14 @@ def test_decoder_inputs_tool(trained, tmp_path, capsys):
                        f"    data: {{kind: textures, n_movies: 2, texture_size: 128, {frames}}}\n"
                        f"    validation: {{kind: photos, images: [camera], {frames}}}\n")
     decoder_inputs.main([str(folder), "--options", str(options), "--checkpoints", "0", "-1",
-                         "--textures", "1", "--photo-draws", "0", "--out", str(tmp_path / "in")])
+                         "--textures", "1", "--photo-draws", "0", "--inputs", "T4c",
+                         "--out", str(tmp_path / "in")])
+    inputs = pd.read_csv(tmp_path / "in_cell_inputs.csv")
+    n_in = sum(t == "T4c" for _, t in connectome.edge_type_names())
+    assert len(inputs) == 2 * n_in and set(inputs["checkpoint"]) == {"chkpt_00000", "chkpt_00004"}
+    assert {"Mi1", "Tm3", "Mi4", "Mi9"} <= set(inputs["source"])
+    np.testing.assert_allclose(inputs.loc[inputs["checkpoint"] == "chkpt_00000", "source_time_const"],
+                               0.05, rtol=1e-6)  # flyvis: every time constant starts at 50 ms
     table = pd.read_csv(tmp_path / "in.csv")
     n = 6 + len(connectome.output_cell_types)
     assert len(table) == 2 * n and set(table["movies"]) == {"textures"}
@@ -293,3 +300,27 @@ def test_decoder_inputs_tool(trained, tmp_path, capsys):
     with pytest.raises(SystemExit, match="no checkpoint at position 9 "):
         decoder_inputs.main([str(folder), "--options", str(options), "--checkpoints", "9",
                              "--textures", "1", "--photo-draws", "0"])
+
+
+def test_cell_inputs(trained):
+    from flycluster.checkpoints import read_state_dict
+    from flycluster.training.diagnostics import cell_inputs
+
+    folder, connectome, _ = trained
+    path = sorted((folder / "chkpts").iterdir())[-1]
+    table = cell_inputs(path, connectome, "T4c")
+    state = read_state_dict(path)
+    names = connectome.edge_type_names()
+    types = list(connectome.cell_types)
+    for row in table.itertuples():
+        i = names.index((row.source, "T4c"))
+        assert row.syn_strength == pytest.approx(float(state["edges_syn_strength"][i]))
+        assert row.sign == connectome.edge_type_sign[i]
+        assert row.source_time_const == pytest.approx(
+            float(state["nodes_time_const"][types.index(row.source)]))
+    signs = dict(zip(table["source"], table["sign"]))
+    assert signs["Mi1"] == 1 and signs["Mi4"] == -1 and signs["Mi9"] == -1  # the connectome's
+    record = torch.load(path, weights_only=False)
+    assert cell_inputs(record, connectome, "T4c").equals(table)
+    with pytest.raises(KeyError, match="unknown cell type 'T4e'"):
+        cell_inputs(path, connectome, "T4e")

@@ -14,6 +14,10 @@ Usage (from the repository root, package importable)::
     python tools/decoder_inputs.py WORK/000 --options OPTS --set extent=5 --checkpoints 36 -1 \\
         --out benchmarks/results/.../decoder_inputs
 
+``--inputs T4c T5c`` also lists, at the first and the asked-for checkpoints, the input cell
+types of those cells with their trained strength and their time constant
+(flycluster.training.diagnostics.cell_inputs): the arms of the motion detector and their speed.
+
 Folders must be at the training extent (work folders, or published at that extent).
 Writes ``<out>.csv`` and ``<out>.md`` when ``--out`` is given.
 """
@@ -37,6 +41,8 @@ def main(argv=None):
     p.add_argument("--textures", type=int, default=20, help="held-out texture movies")
     p.add_argument("--photo-draws", type=int, default=2,
                    help="self-motions per bundled photograph (0: no photos)")
+    p.add_argument("--inputs", nargs="*", default=[], metavar="CELL_TYPE",
+                   help="also list the inputs of these cell types (strength, time constant)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="output prefix (.csv and .md)")
     args = p.parse_args(argv)
@@ -47,7 +53,7 @@ def main(argv=None):
     from flycluster.checkpoints import list_checkpoints, trained_iterations
     from flycluster.connectome import load_connectome
     from flycluster.errors import CheckpointError, ConfigError
-    from flycluster.training.diagnostics import input_ablation
+    from flycluster.training.diagnostics import cell_inputs, input_ablation
     from flycluster.training.ensemble import held_out_sets, tool_options
     from flycluster.training.evaluate import markdown_table
 
@@ -58,16 +64,27 @@ def main(argv=None):
     connectome = load_connectome(extent=options["extent"])
     sets = held_out_sets(options, seed, n_textures=args.textures, photo_draws=args.photo_draws)
     print("held out: " + ", ".join(f"{len(v)} {k} sequences" for k, v in sets.items()))
-    frames = []
+    unknown = [t for t in args.inputs if t not in connectome.cell_types]
+    if unknown:
+        raise SystemExit(f"--inputs: unknown cell type(s) {unknown}")
+    frames, inputs = [], []
     for folder in map(Path, args.folders):
         try:
             paths = list_checkpoints(folder)
         except CheckpointError as e:
             raise SystemExit(str(e)) from None
+        bad = [k for k in args.checkpoints if not -len(paths) <= k < len(paths)]
+        if bad:
+            raise SystemExit(f"{folder}: no checkpoint at position {bad[0]} "
+                             f"({len(paths)} checkpoints)")
+        for cell_type in args.inputs:
+            for path in dict.fromkeys([paths[0]] + [paths[k] for k in args.checkpoints]):
+                table = cell_inputs(path, connectome, cell_type)
+                table.insert(0, "network", str(folder))
+                table.insert(1, "checkpoint", path.name)
+                table.insert(2, "cell_type", cell_type)
+                inputs.append(table)
         for position in args.checkpoints:
-            if not -len(paths) <= position < len(paths):
-                raise SystemExit(f"{folder}: no checkpoint at position {position} "
-                                 f"({len(paths)} checkpoints)")
             path = paths[position]
             iterations = trained_iterations(torch.load(path, map_location="cpu",
                                                        weights_only=False))
@@ -86,6 +103,9 @@ def main(argv=None):
                           f"{a} +{d:.3f}" for a, d in zip(top["ablation"], top["loss_increase"])),
                       flush=True)
     table = pd.concat(frames, ignore_index=True)
+    inputs = pd.concat(inputs, ignore_index=True) if inputs else None
+    if inputs is not None:
+        print(markdown_table(inputs))
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +115,11 @@ def main(argv=None):
             "# Decoder inputs: held-out loss with cell types clamped\n\n"
             "loss_ratio: loss over that of predicting no flow; loss_increase: against nothing "
             "clamped (`none`).\n\n## Groups\n\n" + markdown_table(groups)
-            + "\n\n## Every row\n\n" + markdown_table(table) + "\n")
+            + "\n\n## Every row\n\n" + markdown_table(table) + "\n"
+            + ("" if inputs is None else "\n## Inputs of " + ", ".join(args.inputs)
+               + " (syn_strength; source_time_const in s)\n\n" + markdown_table(inputs) + "\n"))
+        if inputs is not None:
+            inputs.to_csv(out.parent / f"{out.name}_cell_inputs.csv", index=False)
         print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.md')}")
 
 

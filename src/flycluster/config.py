@@ -135,9 +135,10 @@ def check_config(config: dict, known_cell_types=CELL_TYPES) -> dict:
     (:func:`flycluster.config_schema.apply_schema`); returns ``config`` unchanged.
 
     Checks: cell type names (``cell_types``, ``figures.tuning_cell_types``,
-    ``ensemble.planted.cell_types``, ``ensemble.training.decoder_cell_types``); that ``analysis`` names stimulus sets defined under
-    ``stimuli``, of a fitting kind and rendered for the network's eye (``extent`` equal to
-    ``connectome.extent``); the ensemble folder for ``ensemble.kind: flyvis``; that the
+    ``ensemble.planted.cell_types``, ``ensemble.training.decoder_cell_types``); that
+    ``analysis`` names stimulus sets defined under ``stimuli``, of a fitting kind and
+    rendered for the network's eye (``extent`` equal to ``connectome.extent``); the ensemble
+    folder for ``ensemble.kind: flyvis``; that the
     ensemble has at least ``umap.n_neighbors + 2`` networks (UMAP's minimum) and at least as
     many as planted groups.
 

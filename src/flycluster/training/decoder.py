@@ -4,10 +4,11 @@ Structure (flyvis 1.2.0, ``task/decoder.py``; task config ``decoder.flow``: shap
 kernel_size 5, const_weight 0.001, p_dropout 0.5, batch norm, Softplus, normalize_last):
 
 1. input: ``relu`` of the activity of the connectome's output cell types (34 types, every
-   hexal; ``output_node_index(connectome, cell_types)`` chooses other types, not flyvis), stored in a (2 e + 1) x (2 e + 1) map at ``[u - u_min, v - v_min]`` (zeros
-   outside the hexagon). The map is gathered in one indexing step in channels-last memory
-   order (``torch.channels_last``), which the CPU convolutions run ~1.5x faster on; values
-   are the same as flyvis's (channels-first) map;
+   hexal; ``output_node_index(connectome, cell_types)`` chooses other types, not flyvis),
+   stored in a (2 e + 1) x (2 e + 1) map at ``[u - u_min, v - v_min]`` (zeros outside the
+   hexagon). The map is gathered in one indexing step in channels-last memory order
+   (``torch.channels_last``), which the CPU convolutions run ~1.5x faster on; values are the
+   same as flyvis's (channels-first) map;
 2. ``base``: HexConv(n_types -> 8, kernel 5, padding 2), BatchNorm2d(8), Softplus, Dropout(0.5);
 3. ``decoder``: HexConv(8 -> 3, kernel 5, padding 2);
 4. ``normalize_last``: out = out[:, :2] / (softplus(out[:, 2:]) + 1);

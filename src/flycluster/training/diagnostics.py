@@ -30,7 +30,7 @@ import torch
 from flycluster.training.data import FlowAugmentation, stack_samples
 from flycluster.training.objectives import l2norm
 
-__all__ = ["flow_baselines", "readout_scores", "decoder_cell_types", "input_ablation",
+__all__ = ["flow_baselines", "readout_scores", "decoder_cell_types", "input_ablation", "cell_inputs",
            "checkpoint_diagnostics", "folder_extent"]
 
 
@@ -170,6 +170,30 @@ def input_ablation(checkpoint, sequences, connectome, groups: dict | None = None
     table = pd.DataFrame(rows)
     table["loss_increase"] = table["loss_ratio"] - table["loss_ratio"].iloc[0]
     return table
+
+
+def cell_inputs(checkpoint, connectome, cell_type: str) -> pd.DataFrame:
+    """The inputs of ``cell_type`` in a checkpoint: one row per input cell type (edge type)
+    with ``source``, ``sign`` (+1 excitatory, -1 inhibitory), ``syn_strength`` (the trained
+    per-edge-type scale), ``source_time_const`` (s) and ``source_bias`` (V): what sets the
+    relative timing of a motion detector's arms. ``checkpoint``: a checkpoint file or a
+    state dict. Unknown ``cell_type`` raises KeyError naming it."""
+    from flycluster.checkpoints import read_state_dict
+
+    if cell_type not in connectome.cell_types:
+        raise KeyError(f"unknown cell type {cell_type!r}; known: {', '.join(connectome.cell_types)}")
+    state = checkpoint if isinstance(checkpoint, dict) else read_state_dict(checkpoint)
+    state = state.get("network", state)  # a checkpoint record
+    types = list(connectome.cell_types)
+    strength = state["edges_syn_strength"].detach().double().numpy()
+    tau = state["nodes_time_const"].detach().double().numpy()
+    bias = state["nodes_bias"].detach().double().numpy()
+    rows = [{"source": source, "sign": float(connectome.edge_type_sign[i]),
+             "syn_strength": float(strength[i]),
+             "source_time_const": float(tau[types.index(source)]),
+             "source_bias": float(bias[types.index(source)])}
+            for i, (source, target) in enumerate(connectome.edge_type_names()) if target == cell_type]
+    return pd.DataFrame(rows)
 
 
 def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
