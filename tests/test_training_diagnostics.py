@@ -297,6 +297,15 @@ def test_decoder_inputs_tool(trained, tmp_path, capsys):
     assert table["iterations"].tolist() == [0] * n + [4] * n
     assert "held out: 3 textures sequences" in capsys.readouterr().out
     assert (tmp_path / "in.md").read_text().startswith("# Decoder inputs")
+    # inputs only
+    decoder_inputs.main([str(folder), "--options", str(options), "--textures", "0",
+                         "--photo-draws", "0", "--inputs", "T5c", "--out", str(tmp_path / "only")])
+    assert not (tmp_path / "only.csv").exists()
+    assert len(pd.read_csv(tmp_path / "only_cell_inputs.csv")) == 2 * sum(
+        t == "T5c" for _, t in connectome.edge_type_names())
+    with pytest.raises(SystemExit, match="nothing to do"):
+        decoder_inputs.main([str(folder), "--options", str(options), "--textures", "0",
+                             "--photo-draws", "0"])
     with pytest.raises(SystemExit, match="no checkpoint at position 9 "):
         decoder_inputs.main([str(folder), "--options", str(options), "--checkpoints", "9",
                              "--textures", "1", "--photo-draws", "0"])

@@ -38,7 +38,8 @@ def main(argv=None):
                    help="override training options as tools/train_network.py --set did")
     p.add_argument("--checkpoints", nargs="+", type=int, default=[-1],
                    help="checkpoint positions (chkpt_NNNNN in order; negative from the end)")
-    p.add_argument("--textures", type=int, default=20, help="held-out texture movies")
+    p.add_argument("--textures", type=int, default=20,
+                   help="held-out texture movies (with --photo-draws 0 and 0: no ablation)")
     p.add_argument("--photo-draws", type=int, default=2,
                    help="self-motions per bundled photograph (0: no photos)")
     p.add_argument("--inputs", nargs="*", default=[], metavar="CELL_TYPE",
@@ -63,7 +64,11 @@ def main(argv=None):
         raise SystemExit(str(e)) from None
     connectome = load_connectome(extent=options["extent"])
     sets = held_out_sets(options, seed, n_textures=args.textures, photo_draws=args.photo_draws)
-    print("held out: " + ", ".join(f"{len(v)} {k} sequences" for k, v in sets.items()))
+    if sets:
+        print("held out: " + ", ".join(f"{len(v)} {k} sequences" for k, v in sets.items()))
+    elif not args.inputs:
+        raise SystemExit("nothing to do: no held-out movies (--textures 0 --photo-draws 0) "
+                         "and no --inputs")
     unknown = [t for t in args.inputs if t not in connectome.cell_types]
     if unknown:
         raise SystemExit(f"--inputs: unknown cell type(s) {unknown}")
@@ -102,25 +107,27 @@ def main(argv=None):
                       f"{table['loss_ratio'].iloc[0]:.3f}; clamped: " + ", ".join(
                           f"{a} +{d:.3f}" for a, d in zip(top["ablation"], top["loss_increase"])),
                       flush=True)
-    table = pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True) if frames else None
     inputs = pd.concat(inputs, ignore_index=True) if inputs else None
     if inputs is not None:
         print(markdown_table(inputs))
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out.with_suffix(".csv"), index=False)
-        groups = table[table["n_types"] != 1] if len(table) else table
-        out.with_suffix(".md").write_text(
-            "# Decoder inputs: held-out loss with cell types clamped\n\n"
-            "loss_ratio: loss over that of predicting no flow; loss_increase: against nothing "
-            "clamped (`none`).\n\n## Groups\n\n" + markdown_table(groups)
-            + "\n\n## Every row\n\n" + markdown_table(table) + "\n"
-            + ("" if inputs is None else "\n## Inputs of " + ", ".join(args.inputs)
-               + " (syn_strength; source_time_const in s)\n\n" + markdown_table(inputs) + "\n"))
+        text = "# Decoder inputs\n\n"
+        if table is not None:
+            table.to_csv(out.with_suffix(".csv"), index=False)
+            text += ("Held-out loss with cell types clamped. loss_ratio: loss over that of "
+                     "predicting no flow; loss_increase: against nothing clamped (`none`).\n\n"
+                     "## Groups\n\n" + markdown_table(table[table["n_types"] != 1])
+                     + "\n\n## Every row\n\n" + markdown_table(table) + "\n\n")
         if inputs is not None:
             inputs.to_csv(out.parent / f"{out.name}_cell_inputs.csv", index=False)
-        print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.md')}")
+            text += ("## Inputs of " + ", ".join(args.inputs)
+                     + " (syn_strength; source_time_const in s)\n\n" + markdown_table(inputs)
+                     + "\n")
+        out.with_suffix(".md").write_text(text)
+        print(f"wrote {out}.*")
 
 
 if __name__ == "__main__":
