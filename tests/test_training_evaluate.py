@@ -99,19 +99,19 @@ def test_summary_counts():
 
 
 def test_checkpoints_by_name_and_position(tmp_path):
-    from flycluster.training.evaluate import _checkpoint
+    from flycluster.training.evaluate import checkpoint_file
 
     chkpts = tmp_path / "000" / "chkpts"
     chkpts.mkdir(parents=True)
     for n in (0, 1, 2, 10):  # sorted by number, not by name
         (chkpts / f"chkpt_{n:05d}").write_bytes(b"")
-    pick = {w: _checkpoint(tmp_path / "000", w, "loss").name for w in ("start", "last", 1, -2, 3)}
+    pick = {w: checkpoint_file(tmp_path / "000", w, "loss").name for w in ("start", "last", 1, -2, 3)}
     assert pick == {"start": "chkpt_00000", "last": "chkpt_00010", 1: "chkpt_00001",
                     -2: "chkpt_00002", 3: "chkpt_00010"}
     with pytest.raises(ValueError, match="index 4 out of range"):
-        _checkpoint(tmp_path / "000", 4, "loss")
+        checkpoint_file(tmp_path / "000", 4, "loss")
     with pytest.raises(ValueError, match="expected best, start, last or an integer"):
-        _checkpoint(tmp_path / "000", "first", "loss")
+        checkpoint_file(tmp_path / "000", "first", "loss")
 
 
 def test_trained_iterations_of_a_checkpoint(tmp_path):

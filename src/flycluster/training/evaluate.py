@@ -39,7 +39,7 @@ from flycluster.tuning import (
     preferred_intensity,
 )
 
-__all__ = ["T4T5", "tuning_scores", "loss_ratio", "evaluate_networks", "summarize",
+__all__ = ["T4T5", "tuning_scores", "loss_ratio", "checkpoint_file", "evaluate_networks", "summarize",
            "markdown_table", "DSI_THRESHOLD"]
 
 #: The cell types with a measured direction tuning (Maisak et al. 2013).
@@ -132,7 +132,7 @@ def loss_ratio(network_dir, loss_name: str = "loss") -> dict:
             "iterations": iterations}
 
 
-def _checkpoint(folder: Path, which, loss_name: str) -> Path:
+def checkpoint_file(folder: Path, which, loss_name: str = "loss") -> Path:
     """The checkpoint file of ``folder`` named by ``which`` (see :func:`evaluate_networks`)."""
     from flycluster.checkpoints import best_checkpoint, list_checkpoints
 
@@ -205,7 +205,7 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
         for which in checkpoints:
             paths, trained = [], {}
             for folder in map(Path, network_dirs):
-                chkpt = _checkpoint(folder, which, loss_name)
+                chkpt = checkpoint_file(folder, which, loss_name)
                 trained[folder.name] = _trained_iterations(chkpt)
                 out = root / str(which) / f"{folder.name}.nc"
                 if not out.is_file():
