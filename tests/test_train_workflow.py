@@ -26,6 +26,7 @@ from flycluster.training.ensemble import (
 )
 from flycluster.training.loop import train_flow
 from test_workflow import job_counts, snakemake
+from tool_loader import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_TINY = ROOT / "tests" / "workflow_configs" / "train_tiny.yaml"
@@ -184,13 +185,8 @@ def test_training_data_errors_name_the_key():
 def test_train_network_tool_overrides(tmp_path):
     """tools/train_network.py: what one train job does; --set takes YAML values and numbers
     YAML 1.1 reads as strings (1e-3)."""
-    import sys
 
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        import train_network as tool
-    finally:
-        sys.path.pop(0)
+    tool = load_tool("train_network")
     tool.main(["--options", str(TRAIN_TINY), "--index", "1", "--work", str(tmp_path / "work"),
                "--dest", str(tmp_path / "001"), "--analysis-extent", "4", "--log-every", "1",
                "--set", "iterations=4", "lr_start=1e-3", "lr_stop=5.0e-4",

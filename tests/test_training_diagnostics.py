@@ -10,6 +10,7 @@ import torch
 
 from flycluster.training.data import FlowSequence
 from flycluster.training.diagnostics import checkpoint_diagnostics, flow_baselines, folder_extent
+from tool_loader import load_tool
 
 
 def _sequence(flow_fn, n_hexals=19, frames=25, name="s"):
@@ -137,16 +138,10 @@ def test_held_out_sets_are_new_movies():
 
 def test_inspect_tool_held_out(trained, tmp_path, capsys):
     import shutil
-    import sys
-    from pathlib import Path
 
     import pandas as pd
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-    try:
-        import inspect_training
-    finally:
-        sys.path.pop(0)
+    inspect_training = load_tool("inspect_training")
     folder, _, _ = trained
     work = tmp_path / "work"
     shutil.copytree(folder, work)
@@ -265,16 +260,10 @@ def test_decoder_of_chosen_cell_types(tmp_path, connectome_path):
 
 
 def test_decoder_inputs_tool(trained, tmp_path, capsys):
-    import sys
-    from pathlib import Path
 
     import pandas as pd
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-    try:
-        import decoder_inputs
-    finally:
-        sys.path.pop(0)
+    decoder_inputs = load_tool("decoder_inputs")
     folder, connectome, _ = trained
     frames = "frames_per_movie: 20, height: 60, width: 120"
     options = tmp_path / "options.yaml"

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from flycluster.training.mechanism import input_knockouts, knockout_tuning
+from tool_loader import load_tool
 
 FIXTURE = Path(__file__).parent / "fixtures" / "training" / "trained_extent5.pt"
 EDGES = {"speeds": [19.0], "t_pre": 0.25, "t_post": 0.25}
@@ -84,15 +85,10 @@ def test_knockout_tuning_errors(tmp_path):
 
 def test_knockout_tool(tmp_path, capsys):
     import shutil
-    import sys
 
     import pandas as pd
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-    try:
-        import knockout_tuning as tool
-    finally:
-        sys.path.pop(0)
+    tool = load_tool("knockout_tuning")
     from flycluster.checkpoints import write_network_dir
 
     record = torch.load(FIXTURE, weights_only=False)

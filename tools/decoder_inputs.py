@@ -29,13 +29,11 @@ from pathlib import Path
 
 
 def main(argv=None):
+    from flycluster.training.ensemble import add_option_arguments
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folders", nargs="+", help="network folders at the training extent")
-    p.add_argument("--options", required=True, help="YAML with ensemble.training options")
-    p.add_argument("--seed", type=int, default=None,
-                   help="ensemble random_state (default: the options file's, else 0)")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override training options as tools/train_network.py --set did")
+    add_option_arguments(p)
     p.add_argument("--checkpoints", nargs="+", type=int, default=[-1],
                    help="checkpoint positions (chkpt_NNNNN in order; negative from the end)")
     p.add_argument("--textures", type=int, default=20,

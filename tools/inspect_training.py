@@ -29,16 +29,13 @@ from pathlib import Path
 
 
 def main(argv=None):
+    from flycluster.training.ensemble import add_option_arguments
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folders", nargs="+", help="network folders (work or published)")
-    p.add_argument("--options", default=None, help="YAML with ensemble.training options")
-    p.add_argument("--seed", type=int, default=None,
-                   help="ensemble random_state (default: the options file's, else 0)")
+    add_option_arguments(p, required=False)
     p.add_argument("--out", default=None, help="output prefix (.csv and .md)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override training options as tools/train_network.py --set did "
-                        "(e.g. extent=5)")
     p.add_argument("--every", type=int, default=1,
                    help="one row per EVERY checkpoints (and the last), for long runs")
     p.add_argument("--held-out", action="store_true",

@@ -17,19 +17,17 @@ import time
 
 
 def main(argv=None):
+    from flycluster.training.ensemble import add_option_arguments
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--options", required=True, help="YAML with ensemble.training options")
+    add_option_arguments(p)
     p.add_argument("--index", type=int, default=0)
-    p.add_argument("--seed", type=int, default=None, help="ensemble random_state "
-                   "(default: ensemble.random_state of the file, else 0)")
     p.add_argument("--work", required=True)
     p.add_argument("--dest", required=True)
     p.add_argument("--analysis-extent", type=int, default=15)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--log-every", type=float, default=60.0)
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override top-level training options (YAML values), e.g. iterations=5000")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     import torch

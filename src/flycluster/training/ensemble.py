@@ -36,7 +36,7 @@ from flycluster.errors import ConfigError
 from flycluster.training.data import flow_sequences, split_by_group
 from flycluster.training.loop import TrainConfig, train_flow
 
-__all__ = ["network_random_state", "initial_network", "training_data", "held_out_sets",
+__all__ = ["add_option_arguments", "network_random_state", "initial_network", "training_data", "held_out_sets",
            "parse_overrides", "read_training_options", "tool_options", "train_config",
            "train_network", "publish", "BEST_CHECKPOINT"]
 
@@ -162,6 +162,19 @@ def held_out_sets(options: dict, seed: int = 0, n_textures: int = 20,
         spec.update(kind="photos", images=list(PHOTOS), n_movies=int(photo_draws) * len(PHOTOS))
         sets["photos"] = _sequences(spec, extent, int(seed) + 30_000, "validation")
     return sets
+
+
+def add_option_arguments(parser, required: bool = True) -> None:
+    """Give a tool's ``argparse`` parser the options-file arguments every training tool takes:
+    ``--options`` (YAML with ``ensemble.training``), ``--seed`` and ``--set KEY=VALUE ...``
+    (read them with :func:`tool_options`)."""
+    parser.add_argument("--options", required=required, default=None,
+                        help="YAML with ensemble.training options (a workflow config works)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="ensemble random_state (default: the options file's, else 0)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override top-level training options (YAML values), e.g. "
+                             "iterations=5000 extent=5")
 
 
 def tool_options(path, set_items=(), seed: int | None = None) -> tuple[dict, int]:
