@@ -91,6 +91,19 @@ def test_input_distance_is_synaptic_distance_from_photoreceptors(connectome_path
     assert dist["L1"] == 1 and dist["Mi1"] == 1 and dist["T4c"] == 2 and dist["T5c"] == 3
 
 
+def test_input_edge_types(connectome_path):
+    c = load_connectome(connectome_path, extent=15)
+    inputs = c.input_edge_types("T4c")
+    names = c.edge_type_names()
+    assert inputs == {s: e for e, (s, t) in enumerate(names) if t == "T4c"}
+    assert list(inputs.values()) == sorted(inputs.values())
+    assert {"Mi1", "Tm3", "Mi4", "Mi9", "T4c"} <= set(inputs)  # T4c -> T4c: self included
+    assert c.edge_type_sign[inputs["Mi9"]] == -1 and c.edge_type_sign[inputs["Mi1"]] == 1
+    assert sum(len(c.input_edge_types(t)) for t in c.cell_types) == c.n_edge_types
+    with pytest.raises(KeyError, match="unknown cell type 'T4e'"):
+        c.input_edge_types("T4e")
+
+
 def _fake_wheel(path, member, data):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(member, data)

@@ -53,23 +53,24 @@ def main(argv=None):
     from flycluster.connectome import load_connectome
     from flycluster.errors import CheckpointError, ConfigError
     from flycluster.training.diagnostics import cell_inputs, input_ablation
-    from flycluster.training.ensemble import held_out_sets, tool_options
+    from flycluster.training.ensemble import held_out_sets, tool_options, train_config
     from flycluster.training.evaluate import markdown_table
 
     try:
         options, seed = tool_options(args.options, args.set, args.seed)
     except ConfigError as e:
         raise SystemExit(str(e)) from None
+    config = train_config(options, seed)  # n_frames, dt, t_pre_val as in training
     connectome = load_connectome(extent=options["extent"])
+    unknown = [t for t in args.inputs if t not in connectome.cell_types]
+    if unknown:
+        raise SystemExit(f"--inputs: unknown cell type(s) {unknown}")
     sets = held_out_sets(options, seed, n_textures=args.textures, photo_draws=args.photo_draws)
     if sets:
         print("held out: " + ", ".join(f"{len(v)} {k} sequences" for k, v in sets.items()))
     elif not args.inputs:
         raise SystemExit("nothing to do: no held-out movies (--textures 0 --photo-draws 0) "
                          "and no --inputs")
-    unknown = [t for t in args.inputs if t not in connectome.cell_types]
-    if unknown:
-        raise SystemExit(f"--inputs: unknown cell type(s) {unknown}")
     frames, inputs = [], []
     for folder in map(Path, args.folders):
         try:
@@ -93,8 +94,8 @@ def main(argv=None):
                                                        weights_only=False))
             for name, sequences in sets.items():
                 table = input_ablation(path, sequences, connectome,
-                                       n_frames=options["n_frames"], dt=options["dt"],
-                                       t_pre=options.get("t_pre_val") or 0.25)
+                                       n_frames=config.n_frames, dt=config.dt,
+                                       t_pre=config.t_pre_val)
                 table.insert(0, "network", str(folder))
                 table.insert(1, "checkpoint", path.name)
                 table.insert(2, "iterations", iterations)

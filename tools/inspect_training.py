@@ -48,9 +48,10 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     from flycluster.training.diagnostics import checkpoint_diagnostics, flow_baselines
+    from flycluster.training.ensemble import train_config
     from flycluster.training.evaluate import markdown_table
 
-    baselines, validation, options, held_out = None, None, {}, None
+    baselines, validation, options, seed, held_out = None, None, {}, 0, None
     if args.options:
         from flycluster.errors import ConfigError
         from flycluster.training.ensemble import held_out_sets, tool_options, training_data
@@ -69,12 +70,11 @@ def main(argv=None):
             held_out = held_out_sets(options, seed)
             print("held out: " + ", ".join(f"{len(v)} {k} sequences"
                                            for k, v in held_out.items()))
+    config = train_config(options, seed)  # n_frames, dt, t_pre_val: the options' or flyvis's
     frames = []
     for folder in map(Path, args.folders):
-        table = checkpoint_diagnostics(folder, sequences=validation,
-                                       n_frames=options.get("n_frames", 19),
-                                       dt=options.get("dt", 0.02),
-                                       t_pre_val=options.get("t_pre_val", 0.25),
+        table = checkpoint_diagnostics(folder, sequences=validation, n_frames=config.n_frames,
+                                       dt=config.dt, t_pre_val=config.t_pre_val,
                                        held_out=held_out, every=args.every)
         table.insert(0, "network", str(folder))
         if baselines:

@@ -434,6 +434,15 @@ class Connectome:
             step += 1
         return dist[self.central_cells_index]
 
+    def input_edge_types(self, cell_type: str) -> dict[str, int]:
+        """``{source type: edge type index}`` of the edge types into ``cell_type``, in
+        edge-type order (self-connections included). Unknown types raise KeyError."""
+        if cell_type not in self.cell_types:
+            raise KeyError(f"unknown cell type {cell_type!r}; known: {', '.join(self.cell_types)}")
+        target = self.cell_types.index(cell_type)
+        return {self.cell_types[s]: e for e, (s, t) in
+                enumerate(zip(self.edge_type_source, self.edge_type_target)) if t == target}
+
     def edge_type_names(self) -> list[tuple[str, str]]:
         """(source type, target type) of each edge type, in edge-type order."""
         return [(self.cell_types[s], self.cell_types[t])

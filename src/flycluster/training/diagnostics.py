@@ -180,19 +180,18 @@ def cell_inputs(checkpoint, connectome, cell_type: str) -> pd.DataFrame:
     state dict. Unknown ``cell_type`` raises KeyError naming it."""
     from flycluster.checkpoints import read_state_dict
 
-    if cell_type not in connectome.cell_types:
-        raise KeyError(f"unknown cell type {cell_type!r}; known: {', '.join(connectome.cell_types)}")
+    inputs = connectome.input_edge_types(cell_type)  # KeyError for an unknown type
     state = checkpoint if isinstance(checkpoint, dict) else read_state_dict(checkpoint)
     state = state.get("network", state)  # a checkpoint record
     types = list(connectome.cell_types)
     strength = state["edges_syn_strength"].detach().double().numpy()
     tau = state["nodes_time_const"].detach().double().numpy()
     bias = state["nodes_bias"].detach().double().numpy()
-    rows = [{"source": source, "sign": float(connectome.edge_type_sign[i]),
-             "syn_strength": float(strength[i]),
+    rows = [{"source": source, "sign": float(connectome.edge_type_sign[e]),
+             "syn_strength": float(strength[e]),
              "source_time_const": float(tau[types.index(source)]),
              "source_bias": float(bias[types.index(source)])}
-            for i, (source, target) in enumerate(connectome.edge_type_names()) if target == cell_type]
+            for source, e in inputs.items()]
     return pd.DataFrame(rows)
 
 

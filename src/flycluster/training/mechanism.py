@@ -33,7 +33,8 @@ def input_knockouts(state_dict: dict, connectome, cell_type: str,
     ``time_constants`` (``{cell type: s}``) every variant, ``intact`` included, has those
     ``nodes_time_const``. Unknown cell types raise KeyError naming them."""
     types = list(connectome.cell_types)
-    unknown = [t for t in [cell_type, *(time_constants or {})] if t not in types]
+    inputs = connectome.input_edge_types(cell_type)  # KeyError for an unknown type
+    unknown = [t for t in (time_constants or {}) if t not in types]
     if unknown:
         raise KeyError(f"unknown cell type(s) {unknown}; known: {', '.join(types)}")
     base = {k: torch.as_tensor(v).detach().clone() for k, v in state_dict.items()}
@@ -42,11 +43,10 @@ def input_knockouts(state_dict: dict, connectome, cell_type: str,
             raise ValueError(f"time constant of {name}: expected > 0 s, got {tau!r}")
         base["nodes_time_const"][types.index(name)] = float(tau)
     variants = {INTACT: base}
-    for i, (source, target) in enumerate(connectome.edge_type_names()):
-        if target == cell_type:
-            variant = {k: v.clone() for k, v in base.items()}
-            variant["edges_syn_strength"][i] = 0.0
-            variants[f"{cell_type}-{source}"] = variant
+    for source, e in inputs.items():
+        variant = {k: v.clone() for k, v in base.items()}
+        variant["edges_syn_strength"][e] = 0.0
+        variants[f"{cell_type}-{source}"] = variant
     return variants
 
 
@@ -86,7 +86,6 @@ def knockout_tuning(checkpoint, cell_types, *, extent: int = 15, edges: dict | N
     record = torch.load(checkpoint, map_location="cpu", weights_only=False)
     # the variants' folders carry the original's validation loss (not measured for them)
     val_loss = float(record.get("val_loss", 1.0)) if isinstance(record, dict) else 1.0
-    names = connectome.edge_type_names()
     if workdir is not None and Path(workdir).is_dir() and any(Path(workdir).iterdir()):
         raise ValueError(f"workdir {workdir}: expected an empty or new folder (responses there "
                          "would be taken for this network's)")
@@ -94,19 +93,18 @@ def knockout_tuning(checkpoint, cell_types, *, extent: int = 15, edges: dict | N
         root = Path(workdir or tmp)
         folders, rows = {}, []
         for cell_type in cell_types:
-            for variant, variant_state in input_knockouts(state, connectome, cell_type,
-                                                          time_constants).items():
-                folder = root / "networks" / variant
+            variants = input_knockouts(state, connectome, cell_type, time_constants)
+            rows.append({"cell_type": cell_type, "variant": INTACT, "knocked_out": "",
+                         "sign": 0.0, "syn_strength": float("nan")})
+            for source, e in connectome.input_edge_types(cell_type).items():
+                rows.append({"cell_type": cell_type, "variant": f"{cell_type}-{source}",
+                             "knocked_out": source, "sign": float(connectome.edge_type_sign[e]),
+                             "syn_strength": float(state["edges_syn_strength"][e])})
+            for variant, variant_state in variants.items():
                 if variant not in folders:
-                    write_network_dir(folder, variant_state, val_loss,
-                                      config={"knockout_of": str(checkpoint)})
-                    folders[variant] = folder
-                source = "" if variant == INTACT else variant.split("-", 1)[1]
-                index = names.index((source, cell_type)) if source else None
-                rows.append({"cell_type": cell_type, "variant": variant, "knocked_out": source,
-                             "sign": float(connectome.edge_type_sign[index]) if source else 0.0,
-                             "syn_strength": float(state["edges_syn_strength"][index])
-                             if source else float("nan")})
+                    folders[variant] = write_network_dir(
+                        root / "networks" / variant, variant_state, val_loss,
+                        config={"knockout_of": str(checkpoint)})
         scores = evaluate_networks(list(folders.values()), extent=extent, edges=edges,
                                    checkpoints=("best",), workdir=root / "responses")
     keep = ["network", "cell_type", "correlation", "dsi", "preferred_direction",
