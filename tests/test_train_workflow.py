@@ -139,7 +139,8 @@ def test_killed_train_job_resumes_and_publishes_the_uninterrupted_result(tmp_pat
     # the option is at its default, the old behaviour
     meta_file = tmp_path / "b_work" / "_meta.yaml"
     meta = yaml.safe_load(meta_file.read_text())
-    for key in ("decoder_init", "penalty_weight", "lr_decoder_factor", "decoder_cell_types"):
+    for key in ("decoder_init", "penalty_weight", "lr_decoder_factor", "decoder_cell_types",
+                "decoder_from"):
         del meta["config"]["recipe"]["options"][key]
     meta_file.write_text(yaml.safe_dump(meta, sort_keys=False))
     again = train_network(tmp_path / "b_work", tmp_path / "b", 1, options, seed=seed,
@@ -172,6 +173,25 @@ def test_decoder_cell_types_are_checked_at_parse_time(tmp_path):
     mine.write_text("ensemble:\n  training:\n    decoder_cell_types: [T4a, T4b]\n")
     config = load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "train.yaml", mine)
     assert config["ensemble"]["training"]["decoder_cell_types"] == ["T4a", "T4b"]
+
+
+def test_decoder_from_is_checked_at_parse_time_and_is_an_input(tmp_path):
+    """A missing decoder_from is named at parse time; an existing one is the train jobs'
+    input (a new decoder file retrains)."""
+    from flycluster.config import load_config
+
+    mine = tmp_path / "mine.yaml"
+    missing = tmp_path / "nowhere" / "chkpt_00050"
+    mine.write_text(f"ensemble:\n  training:\n    decoder_from: {missing}\n")
+    with pytest.raises(ConfigError, match=r"ensemble.training.decoder_from: .*nowhere.*does not "
+                                          r"exist"):
+        load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "train.yaml", mine)
+    donor = ROOT / "tests" / "fixtures" / "training" / "trained_extent5.pt"
+    mine.write_text(f"ensemble:\n  training:\n    decoder_from: {donor}\n")
+    proc = snakemake("-n", "-p", "--configfile", str(ROOT / "config" / "train.yaml"), str(mine),
+                     workdir=tmp_path)
+    assert job_counts(proc.stdout + proc.stderr)["train"] == 8
+    assert str(donor) in proc.stdout + proc.stderr
 
 
 def test_training_data_errors_name_the_key():

@@ -230,3 +230,52 @@ def test_random_decoder_init_is_seeded(connectome, sequences, tmp_path):
     w = "base.0.weight"
     assert torch.equal(a[w], b[w]) and not torch.equal(a[w], c[w])
     assert a[w].std() > 0.01  # random, not flyvis's constant 0.001
+
+
+def test_decoder_from_starts_with_a_trained_decoder(connectome, sequences, tmp_path):
+    """decoder_from: training starts from another run's decoder (a checkpoint file or a network
+    folder's best checkpoint); a decoder of other cell types is refused, naming the file; a
+    resumed run does not read the file again."""
+    from flycluster.errors import ConfigError
+
+    donor_cfg = config(iterations=4, checkpoint_every=2, decoder_const_weight=None)
+    train_flow(Network.initial(connectome), sequences[:2], sequences[:2], tmp_path / "donor",
+               donor_cfg)
+    donor_best = torch.load(best_checkpoint(tmp_path / "donor"), weights_only=False)
+    donor_last = list_checkpoints(tmp_path / "donor")[-1]
+    for source, expected in ((tmp_path / "donor", donor_best),
+                             (donor_last, torch.load(donor_last, weights_only=False))):
+        name = f"from_{source.name}"
+        cfg = config(iterations=0, decoder_from=str(source), random_state=5)
+        train_flow(Network.initial(connectome), sequences[:2], sequences[:2], tmp_path / name, cfg)
+        start = torch.load(list_checkpoints(tmp_path / name)[0], weights_only=False)
+        assert start["config"]["decoder_from"] == str(source)
+        for k, v in expected["decoder"]["flow"].items():
+            assert torch.equal(start["decoder"]["flow"][k], v), k
+    # without it, the start is flyvis's constant decoder
+    train_flow(Network.initial(connectome), sequences[:2], sequences[:2], tmp_path / "own",
+               config(iterations=0, random_state=5))
+    own = torch.load(list_checkpoints(tmp_path / "own")[0], weights_only=False)["decoder"]["flow"]
+    w = own["base.0.weight"]
+    assert torch.allclose(w[w != 0], torch.tensor(1e-3))  # the hexagonal kernel's taps
+    # a decoder of other cell types does not fit
+    with pytest.raises(ConfigError, match=r"decoder_from: .*chkpt_00002.*does not fit"):
+        train_flow(Network.initial(connectome), sequences[:2], sequences[:2], tmp_path / "t4",
+                   config(iterations=0, decoder_from=str(donor_last),
+                          decoder_cell_types=("T4a", "T4b")))
+    with pytest.raises(ConfigError, match="decoder_from: .*missing.*no such"):
+        train_flow(Network.initial(connectome), sequences[:2], sequences[:2], tmp_path / "m",
+                   config(iterations=0, decoder_from=str(tmp_path / "missing")))
+    (tmp_path / "junk").write_text("not a checkpoint")
+    with pytest.raises(ConfigError, match="decoder_from: .*junk.*not a training checkpoint"):
+        train_flow(Network.initial(connectome), sequences[:2], sequences[:2], tmp_path / "j",
+                   config(iterations=0, decoder_from=str(tmp_path / "junk")))
+    # a resumed run continues from its own checkpoint, even if the donor is gone
+    work = tmp_path / "resumed"
+    cfg = config(iterations=4, decoder_from=str(donor_last), random_state=5)
+    train_flow(Network.initial(connectome), sequences[:2], sequences[:2], work, cfg, stop_after=2)
+    import shutil
+
+    shutil.rmtree(tmp_path / "donor")
+    result = train_flow(Network.initial(connectome), sequences[:2], sequences[:2], work, cfg)
+    assert result.val_iterations.tolist()[-1] == 4

@@ -136,6 +136,7 @@ def check_config(config: dict, known_cell_types=CELL_TYPES) -> dict:
 
     Checks: cell type names (``cell_types``, ``figures.tuning_cell_types``,
     ``ensemble.planted.cell_types``, ``ensemble.training.decoder_cell_types``); that
+    ``ensemble.training.decoder_from`` exists; that
     ``analysis`` names stimulus sets defined under ``stimuli``, of a fitting kind and
     rendered for the network's eye (``extent`` equal to ``connectome.extent``); the ensemble
     folder for ``ensemble.kind: flyvis``; that the
@@ -180,6 +181,11 @@ def check_config(config: dict, known_cell_types=CELL_TYPES) -> dict:
     decoder_types = (ensemble.get("training") or {}).get("decoder_cell_types")
     if ensemble["kind"] == "trained" and decoder_types is not None:
         _check_names(decoder_types, "ensemble.training.decoder_cell_types", known_cell_types)
+    decoder_from = (ensemble.get("training") or {}).get("decoder_from")
+    if ensemble["kind"] == "trained" and decoder_from is not None \
+            and not Path(decoder_from).exists():
+        raise ConfigError(f"config key ensemble.training.decoder_from: {decoder_from} does not "
+                          "exist (expected a training checkpoint file or a network folder)")
     n_neighbors = config["umap"]["n_neighbors"]
     if ensemble["kind"] == "flyvis":
         if not ensemble["path"]:

@@ -10,6 +10,7 @@ if TRAINED_ENSEMBLE:
     rule train:
         input:
             connectome=CONNECTOME,
+            decoder_from=TRAINING["decoder_from"] or [],  # a trained decoder to start from
         output:
             checkpoint=f"{ENSEMBLE_DIR}/{{network}}/{layout.BEST_CHECKPOINT}",
             loss=f"{ENSEMBLE_DIR}/{{network}}/validation/loss.h5",

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flycluster.checkpoints import list_checkpoints, trained_iterations
+from flycluster.checkpoints import best_checkpoint, list_checkpoints, trained_iterations
 from flycluster.errors import CheckpointError, ConfigError
 from flycluster.io_utils import atomic_path
 from flycluster.training.data import FlowAugmentation, FlowSequence, stack_samples
@@ -71,6 +71,9 @@ class TrainConfig:
         ``random_state``, instead of flyvis's constant 0.001).
     decoder_cell_types : the cell types the decoder reads (None: the connectome's 34 output
         cell types, flyvis; e.g. T4a-d and T5a-d, so that flow can only be decoded from them).
+    decoder_from : a checkpoint file (or a network folder: its best checkpoint) whose decoder
+        state is the start of training, instead of ``decoder_const_weight``'s initialisation
+        (not flyvis); it must read the same cell types. None: a new decoder.
     checkpoint_every : epochs between checkpoints (flyvis: 300).
     validation_batch : validation sequences simulated at once (memory only; result unchanged).
     random_state : seed of every random choice.
@@ -96,6 +99,7 @@ class TrainConfig:
     decoder_dropout: float = 0.5
     decoder_const_weight: float = 1e-3
     decoder_cell_types: tuple | None = None
+    decoder_from: str | None = None
     checkpoint_every: int = 300
     validation_batch: int = 16
     random_state: int = 0
@@ -197,6 +201,31 @@ def silent_output_types(module, config: TrainConfig) -> list[str]:
 
 
 @torch.no_grad()
+def decoder_state(source, decoder) -> dict:
+    """The flow decoder state dict of ``source`` (a checkpoint file, or a network folder: its
+    best checkpoint), checked against ``decoder``'s shapes (the same cell types, channels and
+    kernel); a clear :class:`ConfigError` naming the file otherwise."""
+    source = Path(source)
+    if source.is_dir():
+        source = best_checkpoint(source)
+    if not source.is_file():
+        raise ConfigError(f"decoder_from: {source}: no such checkpoint file or network folder")
+    try:
+        record = torch.load(source, map_location="cpu", weights_only=False)
+        state = record["decoder"]["flow"]
+    except Exception as e:  # noqa: BLE001 - any unreadable file is reported the same way
+        raise ConfigError(f"decoder_from: {source}: not a training checkpoint with a flow "
+                          f"decoder ({type(e).__name__}: {e})") from e
+    own = decoder.state_dict()
+    wrong = [k for k in own if k not in state or tuple(state[k].shape) != tuple(own[k].shape)]
+    if wrong or set(state) != set(own):
+        types = (record.get("config") or {}).get("decoder_cell_types")
+        raise ConfigError(f"decoder_from: {source}: its decoder does not fit this one (it reads "
+                          f"{'the 34 output cell types' if types is None else list(types)}; "
+                          f"parameters that differ: {wrong or sorted(set(state) ^ set(own))})")
+    return {k: v.to(own[k].device, own[k].dtype) for k, v in state.items()}
+
+
 def validate(module, decoder, sequences, augmentation, config: TrainConfig) -> tuple[float, float]:
     """(mean l2norm, mean EPE) over unaugmented validation sequences, eval mode."""
     was_training = decoder.training, module.training
@@ -302,6 +331,9 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
         if len(train_loss) < done:
             train_loss += [np.nan] * (done - len(train_loss))
         logger.info("resuming %s from checkpoint %d after %d iterations", path, chkpt_index, done)
+    elif config.decoder_from is not None:  # read only at the start: a resumed run needs it not
+        decoder.load_state_dict(decoder_state(config.decoder_from, decoder))
+        logger.info("decoder starts from %s", config.decoder_from)
     path.mkdir(parents=True, exist_ok=True)
     meta_doc = {"config": {"train": config.to_dict(), **(meta or {}),
                            "n_train_sequences": len(train_sequences),
