@@ -234,14 +234,15 @@ def validate(module, decoder, sequences, augmentation, config: TrainConfig) -> t
     device = module.nodes_bias.device
     losses, epes = [], []
     try:
-        for start in range(0, len(sequences), config.validation_batch):
-            chunk = sequences[start:start + config.validation_batch]
-            lum, flow = _batches(chunk, augmentation, None, False, device)
-            state = module.steady_state(config.t_pre_val, config.dt, len(chunk))
-            est = decoder(module(lum, config.dt, state=state))
-            for k in range(len(chunk)):
-                losses.append(float(l2norm(est[k:k + 1], flow[k:k + 1])))
-                epes.append(float(epe(est[k:k + 1], flow[k:k + 1])))
+        with torch.no_grad():  # no graph: validation needs no gradient
+            for start in range(0, len(sequences), config.validation_batch):
+                chunk = sequences[start:start + config.validation_batch]
+                lum, flow = _batches(chunk, augmentation, None, False, device)
+                state = module.steady_state(config.t_pre_val, config.dt, len(chunk))
+                est = decoder(module(lum, config.dt, state=state))
+                for k in range(len(chunk)):
+                    losses.append(float(l2norm(est[k:k + 1], flow[k:k + 1])))
+                    epes.append(float(epe(est[k:k + 1], flow[k:k + 1])))
     finally:
         decoder.train(was_training[0])
         module.train(was_training[1])
