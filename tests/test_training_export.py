@@ -93,3 +93,30 @@ def test_export_tool(trained, tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "e").iterdir()) == ["first", "second"]
     info = yaml.safe_load((tmp_path / "e" / "first" / "_meta.yaml").read_text())["exported"]
     assert info["command"].startswith("python tools/export_ensemble.py ")
+
+
+def test_shipped_kind_reads_an_exported_ensemble(trained, connectome, tmp_path, monkeypatch):
+    """The shipped kind lists the networks of a folder under flycluster/ensembles/; an unknown
+    name is refused naming the key and what is shipped."""
+    import flycluster.ensembles as shipped
+    from flycluster.config import check_config, ensemble_folder, network_names
+    from flycluster.config_schema import apply_schema
+    from flycluster.errors import ConfigError
+
+    root = tmp_path / "ensembles"
+    for i in range(7):  # UMAP's minimum with n_neighbors 5
+        export_network(trained, root / "demo" / f"{i:03d}", connectome)
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", root)
+    assert shipped.available() == ["demo"]
+    config = apply_schema({"ensemble": {"kind": "shipped", "shipped": "demo"}})
+    check_config(config)
+    assert ensemble_folder(config) == str(root / "demo")
+    assert network_names(config) == [f"{i:03d}" for i in range(7)]
+    config = apply_schema({"ensemble": {"kind": "shipped", "shipped": "other"}})
+    with pytest.raises(ConfigError, match=r"ensemble.shipped: no shipped ensemble 'other' "
+                                          r"\(shipped: demo\)"):
+        check_config(config)
+    (root / "demo" / "006" / "validation" / "loss.h5").unlink()
+    config = apply_schema({"ensemble": {"kind": "shipped", "shipped": "demo"}})
+    with pytest.raises(ConfigError, match=r"ensemble.shipped: .*006"):
+        check_config(config)

@@ -187,12 +187,13 @@ def check_config(config: dict, known_cell_types=CELL_TYPES) -> dict:
         raise ConfigError(f"config key ensemble.training.decoder_from: {decoder_from} does not "
                           "exist (expected a training checkpoint file or a network folder)")
     n_neighbors = config["umap"]["n_neighbors"]
-    if ensemble["kind"] == "flyvis":
-        if not ensemble["path"]:
+    if ensemble["kind"] in ("flyvis", "shipped"):
+        if ensemble["kind"] == "flyvis" and not ensemble["path"]:
             raise ConfigError("config key ensemble.path: required when ensemble.kind is "
                               "'flyvis' (a flyvis ensemble directory, e.g. .../results/flow/0000)")
         n_networks = len(network_names(config))
-        where = f"ensemble.path ({ensemble['path']})"
+        where = (f"ensemble.path ({ensemble['path']})" if ensemble["kind"] == "flyvis"
+                 else f"ensemble.shipped ({ensemble['shipped']})")
     else:
         n_networks = ensemble["n_networks"]
         where = "ensemble.n_networks"
@@ -213,29 +214,45 @@ def check_config(config: dict, known_cell_types=CELL_TYPES) -> dict:
     return config
 
 
+def ensemble_folder(config: dict) -> str | None:
+    """The folder of an existing ensemble: ``ensemble.path`` for the flyvis kind, the shipped
+    ensemble ``ensemble.shipped`` (:mod:`flycluster.ensembles`) for the shipped kind; None for
+    the kinds the workflow makes (synthetic, planted, trained)."""
+    ensemble = config["ensemble"]
+    if ensemble["kind"] == "flyvis":
+        return ensemble["path"]
+    if ensemble["kind"] == "shipped":
+        from flycluster.ensembles import shipped_ensemble
+
+        return str(shipped_ensemble(ensemble["shipped"]))
+    return None
+
+
 def network_names(config: dict) -> list[str]:
     """The networks of the configured ensemble, known before anything runs.
 
-    Synthetic and planted ensembles are named ``000 .. n_networks-1`` (as
-    flycluster.synthetic writes them); a flyvis ensemble lists its folder
-    (:func:`flycluster.checkpoints.list_networks`).
+    Synthetic, planted and trained ensembles are named ``000 .. n_networks-1`` (as
+    flycluster.synthetic and the train rule write them); a flyvis or shipped ensemble lists
+    its folder (:func:`flycluster.checkpoints.list_networks`).
 
     Raises
     ------
     flycluster.errors.ConfigError
-        Naming ``ensemble.path`` when the folder is missing, empty or a network lacks its
-        validation loss file.
+        Naming ``ensemble.path`` (``ensemble.shipped``) when the folder is missing, empty or a
+        network lacks its validation loss file.
     """
     ensemble = config["ensemble"]
-    if ensemble["kind"] != "flyvis":
+    folder = ensemble_folder(config)
+    if folder is None:
         return [f"{i:03d}" for i in range(ensemble["n_networks"])]
     from flycluster.checkpoints import list_networks
     from flycluster.errors import CheckpointError
 
+    key = "ensemble.path" if ensemble["kind"] == "flyvis" else "ensemble.shipped"
     try:
-        return list_networks(ensemble["path"], ensemble["loss_name"])
+        return list_networks(folder, ensemble["loss_name"])
     except CheckpointError as err:
-        raise ConfigError(f"config key ensemble.path: {err} (config key ensemble.loss_name: "
+        raise ConfigError(f"config key {key}: {err} (config key ensemble.loss_name: "
                           f"{ensemble['loss_name']!r})") from err
 
 

@@ -24,11 +24,12 @@ KIND = config["ensemble"]["kind"]
 LOSS_NAME = config["ensemble"]["loss_name"]
 GENERATED_ENSEMBLE = KIND in ("synthetic", "planted")
 TRAINED_ENSEMBLE = KIND == "trained"
-# Generated and trained ensembles live under resources/; a flyvis ensemble stays where it is.
+# Generated and trained ensembles live under resources/; a flyvis ensemble stays where it is,
+# as does a shipped one (inside the installed package, flycluster/ensembles/).
 ENSEMBLE_DIR = (
     f"resources/ensembles/{ENSEMBLE}"
     if GENERATED_ENSEMBLE or TRAINED_ENSEMBLE
-    else config["ensemble"]["path"]
+    else fc.ensemble_folder(config)
 )
 # Where train jobs keep their checkpoints while training (resumed after an interruption):
 # outside every declared output, so snakemake never deletes it (workflow/rules/train.smk).
