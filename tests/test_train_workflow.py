@@ -221,3 +221,17 @@ def test_train_network_tool_overrides(tmp_path):
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         tool.main(["--options", str(TRAIN_TINY), "--work", str(tmp_path / "w2"),
                    "--dest", str(tmp_path / "d2"), "--set", "iterations"])
+
+
+def test_initial_time_constant_spread_is_seeded():
+    """init_time_const_sigma: 0 is flyvis's start (every tau 0.05 s); > 0 spreads them
+    log-normally, seeded, leaving the biases as they were drawn."""
+    flyvis = initial_network(4, 3).state_dict()
+    assert torch.all(flyvis["nodes_time_const"] == 0.05)
+    spread = initial_network(4, 3, time_const_sigma=0.5).state_dict()
+    assert torch.equal(spread["nodes_bias"], flyvis["nodes_bias"])
+    log_ratio = torch.log(spread["nodes_time_const"] / 0.05)
+    assert 0.35 < float(log_ratio.std()) < 0.65 and abs(float(log_ratio.mean())) < 0.2
+    again = initial_network(4, 3, time_const_sigma=0.5).state_dict()["nodes_time_const"]
+    other = initial_network(4, 4, time_const_sigma=0.5).state_dict()["nodes_time_const"]
+    assert torch.equal(again, spread["nodes_time_const"]) and not torch.equal(other, again)

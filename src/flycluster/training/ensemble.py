@@ -56,12 +56,15 @@ def network_random_state(seed: int, index: int) -> int:
 
 
 def initial_network(extent: int, random_state: int, bias_mean: float = 0.5,
-                    bias_std: float = 0.05, connectome=None):
+                    bias_std: float = 0.05, connectome=None, time_const_sigma: float = 0.0):
     """flyvis's initial network at ``extent`` with resting potentials drawn from ``random_state``.
 
     The initial parameters are flyvis's extent-15 ones (:func:`flycluster.parameters.
     initial_state_dict`) transferred to ``extent`` (the initial strengths are defined over the
     extent-15 lattice); ``nodes_bias`` ~ Normal(``bias_mean``, ``bias_std``) per cell type.
+    ``time_const_sigma`` > 0 (not flyvis, whose time constants all start at 0.05 s): each
+    type's time constant is 0.05 s times exp(Normal(0, ``time_const_sigma``)), drawn from
+    ``random_state`` after the biases (0: the biases are drawn exactly as before).
     ``connectome``: a json path or None (flyvis's, as :func:`flycluster.connectome.
     load_connectome`). Returns a :class:`flycluster.network.Network`.
     """
@@ -80,6 +83,10 @@ def initial_network(extent: int, random_state: int, bias_mean: float = 0.5,
     state["nodes_bias"] = torch.normal(torch.full((n,), float(bias_mean)),
                                        torch.full((n,), float(bias_std)),
                                        generator=generator).float()
+    if time_const_sigma:
+        factor = torch.exp(torch.normal(torch.zeros(n), torch.full((n,), float(time_const_sigma)),
+                                        generator=generator))
+        state["nodes_time_const"] = (state["nodes_time_const"] * factor).float()
     return Network(small, state, source=f"<flyvis initial parameters, bias seed {random_state}>")
 
 
@@ -382,7 +389,8 @@ def train_network(work, dest, index: int, options: dict, *, seed: int = 0, conne
                 "(rendered in %.0f s); random_state %d", index, len(train), len(val), extent,
                 time.time() - t0, random_state)
     device = resolve_device(device)
-    network = initial_network(extent, random_state, connectome=connectome)
+    network = initial_network(extent, random_state, connectome=connectome,
+                              time_const_sigma=float(options.get("init_time_const_sigma") or 0))
     module = network.module().to(device)
     meta = {"extent": extent, "network_index": int(index), "recipe": recipe,
             "device": str(device)}
