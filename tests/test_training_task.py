@@ -327,3 +327,27 @@ def test_decoder_cell_types(connectome_path):
                                           r"type\(s\) 'T4x' \(did you mean"):
         train_config({"decoder_cell_types": ["T4a", "T4x"]}, 0)
     assert train_config({"decoder_cell_types": ["T4a"]}, 0).decoder_cell_types == ("T4a",)
+
+
+def test_decoder_rectify_option(connectome_path):
+    """decoder_rectify False: the decoder reads the voltage, so a cell below 0 still moves the
+    estimate and passes a gradient; True (flyvis) reads relu(voltage)."""
+    from flycluster.training.ensemble import train_config
+
+    rng = np.random.default_rng(0)
+    index = rng.permutation(90)[:57].reshape(3, 19)
+    act = torch.from_numpy(rng.normal(size=(2, 4, 90)).astype(np.float32))
+    flyvis = FlowDecoder(index, const_weight=None).eval()
+    raw = FlowDecoder(index, const_weight=None, rectify=False).eval()
+    raw.load_state_dict(flyvis.state_dict())
+    positive = act.abs()
+    torch.testing.assert_close(raw(positive), flyvis(positive))  # equal where V > 0
+    assert not torch.allclose(raw(act), flyvis(act))
+    silent = (-positive).requires_grad_(True)  # every cell below 0
+    flyvis(silent).sum().backward()
+    assert float(silent.grad.abs().sum()) == 0  # relu: no gradient through silent cells
+    silent.grad = None
+    raw(silent).sum().backward()
+    assert float(silent.grad[:, :, torch.from_numpy(index)].abs().min()) > 0
+    assert train_config({}, 0).decoder_rectify is True
+    assert train_config({"decoder_rectify": False}, 0).decoder_rectify is False

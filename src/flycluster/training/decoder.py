@@ -105,11 +105,15 @@ class FlowDecoder(nn.Module):
         Node index of each output cell type at each hexal (:func:`output_node_index`).
     shape : channels of the hidden layers then the output (flyvis: [8, 2]).
     kernel_size, p_dropout, const_weight, batch_norm : as flyvis (5, 0.5, 0.001, True).
+    rectify : read relu(activity), as flyvis (True); False reads the voltage itself (not
+        flyvis), so that a cell at V <= 0 still passes a gradient.
     """
 
     def __init__(self, output_index, shape=(8, 2), kernel_size: int = 5, p_dropout: float = 0.5,
-                 const_weight: float | None = 1e-3, batch_norm: bool = True):
+                 const_weight: float | None = 1e-3, batch_norm: bool = True,
+                 rectify: bool = True):
         super().__init__()
+        self.rectify = bool(rectify)
         output_index = np.asarray(output_index, dtype=np.int64)
         self.register_buffer("output_index", torch.from_numpy(output_index), persistent=False)
         self.extent = extent_from_n_hexals(output_index.shape[1])
@@ -154,7 +158,10 @@ class FlowDecoder(nn.Module):
         types = self.output_index.shape[0]
         # (S*F, size, size, types) contiguous = an NCHW map in channels-last memory order
         index = torch.where(self._grid_index < 0, n_nodes, self._grid_index)
-        grid = torch.relu(flat.index_select(1, index)).reshape(
+        grid = flat.index_select(1, index)
+        if self.rectify:
+            grid = torch.relu(grid)
+        grid = grid.reshape(
             n_samples * n_frames, self.size, self.size, types).permute(0, 3, 1, 2)
         out = self.decoder(self.base(grid))
         out = out[:, : self.out_channels] / (F.softplus(out[:, self.out_channels:]) + 1)

@@ -79,7 +79,8 @@ def _decoder(module, record: dict):
     from flycluster.training.decoder import FlowDecoder, output_node_index
 
     types = decoder_cell_types(record, module.connectome)
-    decoder = FlowDecoder(output_node_index(module.connectome, types))
+    decoder = FlowDecoder(output_node_index(module.connectome, types),
+                          rectify=(record.get("config") or {}).get("decoder_rectify", True))
     decoder.load_state_dict(record["decoder"]["flow"])
     return decoder.eval()
 

@@ -46,7 +46,7 @@ logger = logging.getLogger("flycluster.training")
 _TRAIN_KEYS = ("iterations", "batch_size", "dt", "n_frames", "t_pre_train", "t_pre_val",
                "lr_start", "lr_stop", "lr_steps", "lr_decoder_factor", "penalty_weight",
                "penalty_stop", "checkpoint_every", "validation_batch", "decoder_cell_types",
-               "decoder_from")
+               "decoder_from", "decoder_rectify")
 
 
 def network_random_state(seed: int, index: int) -> int:

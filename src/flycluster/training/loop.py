@@ -71,6 +71,8 @@ class TrainConfig:
         ``random_state``, instead of flyvis's constant 0.001).
     decoder_cell_types : the cell types the decoder reads (None: the connectome's 34 output
         cell types, flyvis; e.g. T4a-d and T5a-d, so that flow can only be decoded from them).
+    decoder_rectify : the decoder reads relu(voltage), as flyvis (True), or the voltage (False:
+        a silenced cell still passes a gradient; not flyvis).
     decoder_from : a checkpoint file (or a network folder: its best checkpoint) whose decoder
         state is the start of training, instead of ``decoder_const_weight``'s initialisation
         (not flyvis); it must read the same cell types. None: a new decoder.
@@ -100,6 +102,7 @@ class TrainConfig:
     decoder_const_weight: float = 1e-3
     decoder_cell_types: tuple | None = None
     decoder_from: str | None = None
+    decoder_rectify: bool = True
     checkpoint_every: int = 300
     validation_batch: int = 16
     random_state: int = 0
@@ -291,7 +294,8 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
             raise ConfigError(f"decoder_cell_types: {e}") from e
         decoder = FlowDecoder(index, config.decoder_shape,
                               config.decoder_kernel_size, config.decoder_dropout,
-                              config.decoder_const_weight).to(device)
+                              config.decoder_const_weight,
+                              rectify=config.decoder_rectify).to(device)
     schedule = stepwise_schedule(config.iterations, config.lr_start, config.lr_stop,
                                  config.lr_steps)
     optimizer = torch.optim.Adam([
