@@ -140,7 +140,7 @@ def test_killed_train_job_resumes_and_publishes_the_uninterrupted_result(tmp_pat
     meta_file = tmp_path / "b_work" / "_meta.yaml"
     meta = yaml.safe_load(meta_file.read_text())
     for key in ("decoder_init", "penalty_weight", "lr_decoder_factor", "decoder_cell_types",
-                "decoder_from", "decoder_rectify", "init_time_const_sigma"):
+                "decoder_from", "decoder_rectify", "init_time_const_sigma", "lr_node_factor"):
         del meta["config"]["recipe"]["options"][key]
     meta_file.write_text(yaml.safe_dump(meta, sort_keys=False))
     again = train_network(tmp_path / "b_work", tmp_path / "b", 1, options, seed=seed,

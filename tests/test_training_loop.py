@@ -279,3 +279,36 @@ def test_decoder_from_starts_with_a_trained_decoder(connectome, sequences, tmp_p
     shutil.rmtree(tmp_path / "donor")
     result = train_flow(Network.initial(connectome), sequences[:2], sequences[:2], work, cfg)
     assert result.val_iterations.tolist()[-1] == 4
+
+
+def test_lr_node_factor_moves_biases_and_time_constants_faster(connectome, sequences, tmp_path):
+    """lr_node_factor: biases and time constants get their own Adam group at that multiple of
+    the rate (1, flyvis: the two groups as before); a run resumed with it equals an
+    uninterrupted one."""
+    def run(name, stop_after=None, **kw):
+        cfg = config(iterations=4, checkpoint_every=2, lr_start=1e-3, lr_stop=1e-3,
+                     penalty_weight=0, augmentation=NO_AUGMENTATION, **kw)
+        return train_flow(Network.initial(connectome), sequences[:2], sequences[:2],
+                          tmp_path / name, cfg, stop_after=stop_after)
+
+    run("flyvis")
+    run("fast", lr_node_factor=10)
+    start = Network.initial(connectome).state_dict()
+    flyvis = torch.load(list_checkpoints(tmp_path / "flyvis")[-1], weights_only=False)
+    fast = torch.load(list_checkpoints(tmp_path / "fast")[-1], weights_only=False)
+    assert len(flyvis["optim"]["param_groups"]) == 2 and len(fast["optim"]["param_groups"]) == 3
+    assert [g["lr"] for g in fast["optim"]["param_groups"]] == pytest.approx([1e-3, 1e-3, 1e-2])
+
+    def moved(record, key):
+        return float((record["network"][key] - start[key]).abs().max())
+
+    # Adam moves a parameter by about its rate per step: 10x for biases and time constants
+    assert moved(fast, "nodes_bias") > 5 * moved(flyvis, "nodes_bias")
+    assert moved(fast, "nodes_time_const") > 5 * moved(flyvis, "nodes_time_const")
+    run("resumed", stop_after=2, lr_node_factor=10)
+    run("resumed", lr_node_factor=10)
+    resumed = torch.load(list_checkpoints(tmp_path / "resumed")[-1], weights_only=False)
+    for key, value in fast["network"].items():
+        assert torch.equal(resumed["network"][key], value), key
+    with pytest.raises(Exception, match="lr_node_factor must be > 0"):
+        TrainConfig(lr_node_factor=0)

@@ -65,6 +65,9 @@ class TrainConfig:
     lr_start, lr_stop, lr_steps : stepwise learning rate of network, decoder and penalty.
     lr_decoder_factor : the decoder's learning rate is ``lr_decoder_factor`` times the
         network's (flyvis's ``lr_dec`` equals ``lr_net``: 1.0).
+    lr_node_factor : the learning rate of ``nodes_bias`` and ``nodes_time_const`` is
+        ``lr_node_factor`` times the strengths' (flyvis: 1.0, one rate for all; not 1: a third
+        Adam parameter group).
     penalty_* : activity penalty (weight 0.1, baseline 5, below 1.0, above 0.1, stop 150,000).
     decoder_shape, decoder_kernel_size, decoder_dropout, decoder_const_weight : DecoderGAVP
         (``decoder_const_weight`` None: torch's random initialisation, seeded from
@@ -91,6 +94,7 @@ class TrainConfig:
     lr_stop: float = 5e-6
     lr_steps: int = 10
     lr_decoder_factor: float = 1.0
+    lr_node_factor: float = 1.0
     penalty_weight: float = 0.1
     penalty_baseline: float = 5.0
     penalty_below: float = 1.0
@@ -116,6 +120,8 @@ class TrainConfig:
             raise ConfigError(f"dt must be > 0, got {self.dt}")
         if not self.lr_decoder_factor > 0:
             raise ConfigError(f"lr_decoder_factor must be > 0, got {self.lr_decoder_factor}")
+        if not self.lr_node_factor > 0:
+            raise ConfigError(f"lr_node_factor must be > 0, got {self.lr_node_factor}")
         self.decoder_shape = tuple(int(c) for c in self.decoder_shape)
         if self.decoder_cell_types is not None:
             if isinstance(self.decoder_cell_types, str) or not self.decoder_cell_types:
@@ -298,9 +304,15 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
                               rectify=config.decoder_rectify).to(device)
     schedule = stepwise_schedule(config.iterations, config.lr_start, config.lr_stop,
                                  config.lr_steps)
+    node_params = ([module.nodes_bias, module.nodes_time_const]
+                   if config.lr_node_factor != 1 else [])  # a group of their own, if faster
     optimizer = torch.optim.Adam([
-        {"params": [p for p in module.parameters() if p.requires_grad], "lr": schedule[0]},
+        {"params": [p for p in module.parameters()
+                    if p.requires_grad and all(p is not q for q in node_params)],
+         "lr": schedule[0]},
         {"params": list(decoder.parameters()), "lr": schedule[0] * config.lr_decoder_factor},
+        *([{"params": [p for p in node_params if p.requires_grad],
+            "lr": schedule[0] * config.lr_node_factor}] if node_params else []),
     ])
     penalty = ActivityPenalty(module.connectome.central_cells_index, config.penalty_baseline,
                               config.penalty_weight, config.penalty_below, config.penalty_above,
@@ -407,9 +419,11 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
             order = np.random.default_rng(_seed(config.random_state, 1, epoch)).permutation(
                 len(train_sequences))
             lr = schedule[min(done, len(schedule) - 1)]
-            net_group, decoder_group = optimizer.param_groups
+            net_group, decoder_group, *node_group = optimizer.param_groups
             net_group["lr"] = lr
             decoder_group["lr"] = lr * config.lr_decoder_factor
+            for group in node_group:
+                group["lr"] = lr * config.lr_node_factor
             steady = module.steady_state(config.t_pre_train, config.dt, config.batch_size)
             for b in range(iters_per_epoch):
                 if done >= config.iterations or (stop_after is not None
