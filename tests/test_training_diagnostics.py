@@ -322,3 +322,35 @@ def test_cell_inputs(trained):
     assert cell_inputs(record, connectome, "T4c").equals(table)
     with pytest.raises(KeyError, match="unknown cell type 'T4e'"):
         cell_inputs(path, connectome, "T4e")
+
+
+def test_left_plateau():
+    from flycluster.training.diagnostics import left_plateau
+
+    rng = np.random.default_rng(0)
+    plateau = 275 + rng.normal(0, 30, 12_000)  # the training loss is noisy per iteration
+    learned = 215 + rng.normal(0, 30, 6_000)
+    at = left_plateau(np.concatenate([plateau, learned]))
+    assert 12_000 < at < 12_500  # the first 500-iteration mean 3.5 % below 275 ends there
+    assert left_plateau(plateau) is None
+    assert left_plateau(plateau[:300]) is None
+    with_gaps = np.concatenate([plateau, [np.nan] * 50, learned])  # unlogged iterations
+    assert left_plateau(with_gaps) == at
+
+
+def test_training_progress_tool(trained, tmp_path, capsys):
+    trained = trained[0]
+    import pandas as pd
+
+    from flycluster.checkpoints import validation_losses
+
+    tool = load_tool("training_progress")
+    tool.main([str(trained), "--out", str(tmp_path / "progress")])
+    row = pd.read_csv(tmp_path / "progress.csv").iloc[0]
+    val = validation_losses(trained)
+    assert row["val_start"] == pytest.approx(val[0], abs=0.01)
+    assert row["val_best"] == pytest.approx(val.min(), abs=0.01)
+    assert row["iterations"] > 0 and pd.isna(row["left_plateau_at"])  # too short to say
+    assert str(trained) in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="nowhere"):
+        tool.main([str(tmp_path / "nowhere")])

@@ -15,8 +15,11 @@ Three questions a training log alone does not answer:
 - *Which cells does the decoder read?* :func:`input_ablation` gives the loss when cell types
   are clamped at what they do without a stimulus: a type the decoder relies on costs loss.
 
+- *Has the network left the initial plateau?* :func:`left_plateau` finds where the training
+  loss first falls clearly below its plateau (docs/training_studies.md, "Ways off the plateau").
+
 ``tools/inspect_training.py`` prints the first two for network folders,
-``tools/decoder_inputs.py`` the third.
+``tools/decoder_inputs.py`` the third, ``tools/training_progress.py`` the fourth.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from flycluster.training.data import FlowAugmentation, stack_samples
 from flycluster.training.objectives import l2norm
 
 __all__ = ["flow_baselines", "readout_scores", "decoder_cell_types", "input_ablation", "cell_inputs",
-           "checkpoint_diagnostics", "folder_extent"]
+           "checkpoint_diagnostics", "folder_extent", "left_plateau"]
 
 
 def flow_baselines(sequences, n_frames: int = 19, dt: float = 0.02) -> dict:
@@ -285,3 +288,23 @@ def folder_extent(folder, default: int = 15) -> int:
     config = meta.get("config") or {}
     extent = published.get("analysis_extent", config.get("extent", default))
     return int(extent)
+
+
+def left_plateau(train_loss, window: int = 500, plateau_iterations: int = 5000,
+                 drop: float = 0.035) -> int | None:
+    """The iteration at which training left the initial plateau, or None if it has not.
+
+    ``train_loss`` : training loss per iteration (a work folder's ``loss.h5``; NaN entries,
+    iterations logged without a loss, are dropped). The plateau is the median of the
+    ``window``-iteration running mean over the first ``plateau_iterations``; the result is the
+    end of the first window whose mean is ``drop`` (a fraction) below it. On the texture task
+    the plateau is ~275 and a network that leaves it ends near 210 (drop 0.035 = ~10).
+    """
+    x = np.asarray(train_loss, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if len(x) < window:
+        return None
+    mean = np.convolve(x, np.ones(window) / window, "valid")
+    plateau = float(np.median(mean[:max(1, plateau_iterations - window + 1)]))
+    below = np.flatnonzero(mean < plateau * (1 - drop))
+    return int(below[0] + window) if len(below) else None
