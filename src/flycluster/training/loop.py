@@ -209,7 +209,6 @@ def silent_output_types(module, config: TrainConfig) -> list[str]:
     return [t for t in module.connectome.output_cell_types if rest[t] <= 0]
 
 
-@torch.no_grad()
 def decoder_state(source, decoder) -> dict:
     """The flow decoder state dict of ``source`` (a checkpoint file, or a network folder: its
     best checkpoint), checked against ``decoder``'s shapes (the same cell types, channels and
@@ -235,6 +234,7 @@ def decoder_state(source, decoder) -> dict:
     return {k: v.to(own[k].device, own[k].dtype) for k, v in state.items()}
 
 
+@torch.no_grad()
 def validate(module, decoder, sequences, augmentation, config: TrainConfig) -> tuple[float, float]:
     """(mean l2norm, mean EPE) over unaugmented validation sequences, eval mode."""
     was_training = decoder.training, module.training
@@ -243,15 +243,14 @@ def validate(module, decoder, sequences, augmentation, config: TrainConfig) -> t
     device = module.nodes_bias.device
     losses, epes = [], []
     try:
-        with torch.no_grad():  # no graph: validation needs no gradient
-            for start in range(0, len(sequences), config.validation_batch):
-                chunk = sequences[start:start + config.validation_batch]
-                lum, flow = _batches(chunk, augmentation, None, False, device)
-                state = module.steady_state(config.t_pre_val, config.dt, len(chunk))
-                est = decoder(module(lum, config.dt, state=state))
-                for k in range(len(chunk)):
-                    losses.append(float(l2norm(est[k:k + 1], flow[k:k + 1])))
-                    epes.append(float(epe(est[k:k + 1], flow[k:k + 1])))
+        for start in range(0, len(sequences), config.validation_batch):
+            chunk = sequences[start:start + config.validation_batch]
+            lum, flow = _batches(chunk, augmentation, None, False, device)
+            state = module.steady_state(config.t_pre_val, config.dt, len(chunk))
+            est = decoder(module(lum, config.dt, state=state))
+            for k in range(len(chunk)):
+                losses.append(float(l2norm(est[k:k + 1], flow[k:k + 1])))
+                epes.append(float(epe(est[k:k + 1], flow[k:k + 1])))
     finally:
         decoder.train(was_training[0])
         module.train(was_training[1])
