@@ -45,9 +45,8 @@ logger = logging.getLogger("flycluster.training")
 #: TrainConfig fields settable from the config's ``ensemble.training`` (same names).
 _TRAIN_KEYS = ("iterations", "batch_size", "dt", "n_frames", "t_pre_train", "t_pre_val",
                "lr_start", "lr_stop", "lr_steps", "lr_decoder_factor", "lr_node_factor",
-               "penalty_weight",
-               "penalty_stop", "checkpoint_every", "validation_batch", "decoder_cell_types",
-               "decoder_from", "decoder_rectify")
+               "penalty_weight", "penalty_stop", "checkpoint_every", "validation_batch",
+               "decoder_cell_types", "decoder_from", "decoder_rectify")
 
 
 def network_random_state(seed: int, index: int) -> int:
