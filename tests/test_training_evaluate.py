@@ -127,3 +127,14 @@ def test_trained_iterations_of_a_checkpoint(tmp_path):
     assert _trained_iterations(tmp_path / "a") == 750
     assert _trained_iterations(tmp_path / "b") == 300
     assert math.isnan(_trained_iterations(tmp_path / "c"))
+
+
+def test_network_labels_are_distinct():
+    from flycluster.training.evaluate import network_labels
+
+    assert network_labels(["runs/a/000", "runs/a/001"]) == ["000", "001"]
+    assert network_labels(["runs/pen/w3", "runs/rect/w3", "runs/rect/w4"]) == \
+        ["pen_w3", "rect_w3", "rect_w4"]
+    assert network_labels(["/x/a/w3", "/y/a/w3"]) == ["x_a_w3", "y_a_w3"]
+    with pytest.raises(ValueError, match="given twice"):
+        network_labels(["runs/a/w3", "runs/a/w3"])

@@ -39,8 +39,8 @@ from flycluster.tuning import (
     preferred_intensity,
 )
 
-__all__ = ["T4T5", "tuning_scores", "loss_ratio", "checkpoint_file", "evaluate_networks", "summarize",
-           "markdown_table", "DSI_THRESHOLD"]
+__all__ = ["T4T5", "tuning_scores", "loss_ratio", "checkpoint_file", "network_labels",
+           "evaluate_networks", "summarize", "markdown_table", "DSI_THRESHOLD"]
 
 #: The cell types with a measured direction tuning (Maisak et al. 2013).
 T4T5 = ("T4a", "T4b", "T4c", "T4d", "T5a", "T5b", "T5c", "T5d")
@@ -158,6 +158,20 @@ def _trained_iterations(chkpt: Path) -> float:
     return trained_iterations(torch.load(chkpt, map_location="cpu", weights_only=False))
 
 
+def network_labels(folders) -> list[str]:
+    """A distinct label per network folder: its name, or, where names repeat (``runs/a/w3``,
+    ``runs/b/w3``), as many parent folders joined by ``_`` as make them distinct
+    (``a_w3``, ``b_w3``)."""
+    folders = [Path(f) for f in folders]
+    if len(set(folders)) != len(folders):
+        raise ValueError(f"a network folder is given twice: {[str(f) for f in folders]}")
+    for depth in range(1, max(len(f.parts) for f in folders) + 1):
+        labels = ["_".join(f.parts[-depth:]).lstrip("/_") for f in folders]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [str(f) for f in folders]
+
+
 def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = None,
                       checkpoints=("best", "start"), loss_name: str = "loss",
                       batch_size: int | None = None, workdir=None) -> pd.DataFrame:
@@ -192,6 +206,8 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
     from flycluster.stimuli.build import build_stimulus_set
     from flycluster.stimuli.io import write_stimulus
 
+    network_dirs = [Path(d) for d in network_dirs]
+    names = network_labels(network_dirs)
     connectome = load_connectome(extent=extent)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(workdir or tmp)
@@ -204,13 +220,13 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
         frames = []
         for which in checkpoints:
             paths, trained = [], {}
-            for folder in map(Path, network_dirs):
+            for folder, name in zip(network_dirs, names):
                 chkpt = checkpoint_file(folder, which, loss_name)
-                trained[folder.name] = _trained_iterations(chkpt)
-                out = root / str(which) / f"{folder.name}.nc"
+                trained[name] = _trained_iterations(chkpt)
+                out = root / str(which) / f"{name}.nc"
                 if not out.is_file():
                     network = load_network(chkpt, connectome=connectome)
-                    simulate_stimulus_file(network, stimulus, out, network_name=folder.name,
+                    simulate_stimulus_file(network, stimulus, out, network_name=name,
                                            checkpoint=str(chkpt), batch_size=batch_size)
                 paths.append(out)
             for cell_type in T4T5:
@@ -219,8 +235,8 @@ def evaluate_networks(network_dirs, *, extent: int = 15, edges: dict | None = No
                 table.insert(2, "checkpoint_iterations", table["network"].map(trained))
                 frames.append(table)
         scores = pd.concat(frames, ignore_index=True)
-    losses = pd.DataFrame([{"network": Path(d).name, **loss_ratio(d, loss_name)}
-                           for d in network_dirs])
+    losses = pd.DataFrame([{"network": name, **loss_ratio(d, loss_name)}
+                           for d, name in zip(network_dirs, names)])
     return scores.merge(losses, on="network", how="left")
 
 
