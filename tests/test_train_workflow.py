@@ -235,3 +235,27 @@ def test_initial_time_constant_spread_is_seeded():
     again = initial_network(4, 3, time_const_sigma=0.5).state_dict()["nodes_time_const"]
     other = initial_network(4, 4, time_const_sigma=0.5).state_dict()["nodes_time_const"]
     assert torch.equal(again, spread["nodes_time_const"]) and not torch.equal(other, again)
+
+
+def test_stop_at_screens_a_network_and_the_same_command_continues_it(tmp_path):
+    """stop_at: train to a checkpoint and stop unpublished (to screen networks early); the
+    command without it continues to the uninterrupted result."""
+    options, seed = _options()
+    uninterrupted = train_network(tmp_path / "a_work", tmp_path / "a", 1, options, seed=seed,
+                                  analysis_extent=4)
+    with pytest.raises(ConfigError, match="stop_at 5: not at a checkpoint"):
+        train_network(tmp_path / "b_work", tmp_path / "b", 1, options, seed=seed,
+                      analysis_extent=4, stop_at=5)
+    screened = train_network(tmp_path / "b_work", tmp_path / "b", 1, options, seed=seed,
+                             analysis_extent=4, stop_at=6)
+    assert len(screened.train_loss) == 6 and screened.val_iterations.tolist()[-1] == 6
+    assert not (tmp_path / "b").exists()  # not published
+    assert train_network(tmp_path / "b_work", tmp_path / "b", 1, options, seed=seed,
+                         analysis_extent=4, stop_at=6) is None  # there already
+    finished = train_network(tmp_path / "b_work", tmp_path / "b", 1, options, seed=seed,
+                             analysis_extent=4)
+    np.testing.assert_array_equal(finished.val_loss, uninterrupted.val_loss)
+    a = torch.load(tmp_path / "a" / BEST_CHECKPOINT, weights_only=False)["network"]
+    b = torch.load(tmp_path / "b" / BEST_CHECKPOINT, weights_only=False)["network"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

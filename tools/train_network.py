@@ -28,6 +28,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--log-every", type=float, default=60.0)
+    p.add_argument("--stop-at", type=int, default=None,
+                   help="stop at this many iterations (a checkpoint), unpublished: screen a "
+                        "network early; the same command without it continues")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     import torch
@@ -42,9 +45,15 @@ def main(argv=None):
         raise SystemExit(str(e)) from None
     logging.getLogger("flycluster.training").info("options: %s", options)
     t0 = time.time()
-    result = train_network(args.work, args.dest, args.index, options, seed=seed,
-                           analysis_extent=args.analysis_extent,
-                           device=args.device, log_every=args.log_every)
+    try:
+        result = train_network(args.work, args.dest, args.index, options, seed=seed,
+                               analysis_extent=args.analysis_extent, device=args.device,
+                               log_every=args.log_every, stop_at=args.stop_at)
+    except ConfigError as e:
+        raise SystemExit(str(e)) from None
+    if result is None:
+        print(f"network {args.index}: {args.stop_at} iterations trained already (--stop-at)")
+        return
     print(f"trained {len(result.train_loss)} iterations in {time.time() - t0:.0f} s; "
           f"validation loss {result.val_loss[0]:.5g} -> {result.val_loss[-1]:.5g}")
 

@@ -344,7 +344,8 @@ def _same_recipe(before: dict, now: dict) -> bool:
 
 
 def train_network(work, dest, index: int, options: dict, *, seed: int = 0, connectome=None,
-                  analysis_extent: int = 15, device: str = "cpu", log_every: float = 30.0):
+                  analysis_extent: int = 15, device: str = "cpu", log_every: float = 30.0,
+                  stop_at: int | None = None):
     """Train network ``index`` of an ensemble (resuming ``work``) and publish it to ``dest``.
 
     Parameters
@@ -357,6 +358,9 @@ def train_network(work, dest, index: int, options: dict, *, seed: int = 0, conne
     connectome : connectome json (None = flyvis's).
     analysis_extent : extent of the published folder (the analysis's ``connectome.extent``).
     device : "cpu" or "cuda".
+    stop_at : stop when this many iterations are trained (on the full run's schedule), at
+        a checkpoint, without publishing: e.g. to screen networks early and continue the
+        promising ones later with the same command without it. None: train to the end.
 
     A ``work`` folder made with other options (anything but iterations, device, threads and
     resources; an option the folder's record lacks counts at its default) is refused, naming
@@ -394,7 +398,28 @@ def train_network(work, dest, index: int, options: dict, *, seed: int = 0, conne
     module = network.module().to(device)
     meta = {"extent": extent, "network_index": int(index), "recipe": recipe,
             "device": str(device)}
-    result = train_flow(module, train, val, work, config, meta=meta, log_every=log_every)
+    stop_after = None
+    if stop_at is not None:
+        every = config.checkpoint_every * (len(train) // config.batch_size)
+        if stop_at % every:
+            raise ConfigError(f"stop_at {stop_at}: not at a checkpoint (every {every} iterations)")
+        done = 0
+        if (work / "chkpts").is_dir():
+            from flycluster.checkpoints import list_checkpoints
+
+            last = torch.load(list_checkpoints(work)[-1], map_location="cpu", weights_only=False)
+            done = int(last.get("n_iterations_done", 0))
+        if done >= stop_at:
+            logger.info("network %s: %d iterations trained already (stop_at %d)", index, done,
+                        stop_at)
+            return None
+        stop_after = stop_at - done
+    result = train_flow(module, train, val, work, config, meta=meta, log_every=log_every,
+                        stop_after=stop_after)
+    if stop_after is not None and len(result.train_loss) < config.iterations:
+        logger.info("network %s: stopped at %d iterations (stop_at); not published", index,
+                    len(result.train_loss))
+        return result
     publish(work, dest, load_connectome(connectome, extent=analysis_extent),
             source_json=connectome)
     logger.info("network %s: validation loss %.5g -> %.5g (ratio %.4f); published to %s",
