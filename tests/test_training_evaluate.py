@@ -138,3 +138,22 @@ def test_network_labels_are_distinct():
     assert network_labels(["/x/a/w3", "/y/a/w3"]) == ["x_a_w3", "y_a_w3"]
     with pytest.raises(ValueError, match="given twice"):
         network_labels(["runs/a/w3", "runs/a/w3"])
+
+
+def test_summary_per_network():
+    from flycluster.training.evaluate import summarize_networks
+
+    rows = []
+    types = ["T4a", "T4b", "T4c", "T4d", "T5a", "T5b", "T5c", "T5d"]
+    for net, dsis in {"a": [0.3] * 4 + [0.1] * 4, "b": [0.0] * 4 + [0.25, 0.5, 0.05, 0.05]}.items():
+        for k, (cell_type, d) in enumerate(zip(types, dsis)):
+            rows.append({"network": net, "checkpoint": "best", "checkpoint_iterations": 100.0,
+                         "cell_type": cell_type, "correlation": 0.1 * k, "dsi": d,
+                         "direction_within_45": k % 2 == 0, "loss_ratio": 0.8})
+    s = summarize_networks(pd.DataFrame(rows)).set_index("network")
+    assert s.loc["a", "median_dsi_t4"] == pytest.approx(0.3)
+    assert s.loc["a", "median_dsi_t5"] == pytest.approx(0.1)
+    assert s.loc["b", "median_dsi_t4"] == 0 and s.loc["b", "median_dsi_t5"] == pytest.approx(0.15)
+    assert s.loc["a", "n_dsi_ge_0.2"] == 4 and s.loc["b", "n_dsi_ge_0.2"] == 2
+    assert s.loc["a", "n_within_45"] == 4 and s.loc["a", "n_types"] == 8
+    assert s.loc["a", "median_correlation"] == pytest.approx(0.35)

@@ -50,7 +50,12 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     from flycluster.checkpoints import CHECKPOINT_DIR
-    from flycluster.training.evaluate import evaluate_networks, markdown_table, summarize
+    from flycluster.training.evaluate import (
+        evaluate_networks,
+        markdown_table,
+        summarize,
+        summarize_networks,
+    )
 
     folders = []
     for f in map(Path, args.folders):
@@ -74,7 +79,8 @@ def main(argv=None):
             "loss_best", "loss_ratio", "iterations"]
     text = (f"# Evaluation of {len(folders)} network(s)\n\nmoving edges: {edges or 'flyvis defaults'}"
             f", extent {args.extent}; {time.time() - t0:.0f} s\n\n## Summary\n\n"
-            + markdown_table(summary) + "\n\n## Per network and cell type\n\n"
+            + markdown_table(summary) + "\n\n## Per network\n\n"
+            + markdown_table(summarize_networks(table)) + "\n\n## Per network and cell type\n\n"
             + markdown_table(table[cols]) + "\n")
     out.with_suffix(".md").write_text(text)
     print(markdown_table(summary))

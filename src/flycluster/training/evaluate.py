@@ -40,7 +40,8 @@ from flycluster.tuning import (
 )
 
 __all__ = ["T4T5", "tuning_scores", "loss_ratio", "checkpoint_file", "network_labels",
-           "evaluate_networks", "summarize", "markdown_table", "DSI_THRESHOLD"]
+           "evaluate_networks", "summarize", "summarize_networks", "markdown_table",
+           "DSI_THRESHOLD"]
 
 #: The cell types with a measured direction tuning (Maisak et al. 2013).
 T4T5 = ("T4a", "T4b", "T4c", "T4d", "T5a", "T5b", "T5c", "T5d")
@@ -257,6 +258,25 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
                      "fraction_networks_median_dsi_ge_0.2":
                          float((per_network >= DSI_THRESHOLD).mean()),
                      "median_dsi": float(part["dsi"].median())})
+    return pd.DataFrame(rows)
+
+
+def summarize_networks(table: pd.DataFrame) -> pd.DataFrame:
+    """Per network and checkpoint: loss ratio, median correlation with Maisak et al. over
+    the 8 types, median DSI of T4a-d and of T5a-d, how many types have DSI >=
+    :data:`DSI_THRESHOLD` and how many prefer a direction within 45 deg of Maisak's."""
+    rows = []
+    for (network, which), part in table.groupby(["network", "checkpoint"], sort=False):
+        t4 = part["cell_type"].str.startswith("T4")
+        rows.append({"network": network, "checkpoint": which,
+                     "checkpoint_iterations": part["checkpoint_iterations"].iloc[0],
+                     "loss_ratio": part["loss_ratio"].iloc[0],
+                     "median_correlation": float(part["correlation"].median()),
+                     "median_dsi_t4": float(part.loc[t4, "dsi"].median()),
+                     "median_dsi_t5": float(part.loc[~t4, "dsi"].median()),
+                     "n_dsi_ge_0.2": int((part["dsi"] >= DSI_THRESHOLD).sum()),
+                     "n_within_45": int(part["direction_within_45"].sum()),
+                     "n_types": int(len(part))})
     return pd.DataFrame(rows)
 
 
