@@ -354,3 +354,7 @@ def test_training_progress_tool(trained, tmp_path, capsys):
     assert str(trained) in capsys.readouterr().out
     with pytest.raises(SystemExit, match="nowhere"):
         tool.main([str(tmp_path / "nowhere")])
+    # --tuning: T4/T5 DSI at the folder's own extent (2 here), last checkpoint
+    tool.main([str(trained), "--tuning", "--out", str(tmp_path / "screen")])
+    row = pd.read_csv(tmp_path / "screen.csv").iloc[0]
+    assert 0 <= row["median_dsi_t4"] <= 1 and 0 <= row["median_dsi_t5"] <= 1

@@ -312,3 +312,17 @@ def test_lr_node_factor_moves_biases_and_time_constants_faster(connectome, seque
         assert torch.equal(resumed["network"][key], value), key
     with pytest.raises(Exception, match="lr_node_factor must be > 0"):
         TrainConfig(lr_node_factor=0)
+
+
+def test_state_dict_extent(connectome_path):
+    from flycluster.connectome import load_connectome
+    from flycluster.parameters import initial_state_dict
+    from flycluster.training.transfer import state_dict_extent
+
+    for extent in (2, 3):
+        state = initial_state_dict(load_connectome(connectome_path, extent=extent))
+        assert state_dict_extent(state) == extent
+    state8 = initial_state_dict(load_connectome(connectome_path, extent=8))
+    assert state_dict_extent(state8) == 4  # extents >= 4 share flyvis's 2355 groups
+    assert state_dict_extent(state8, first=8) == 8 and state_dict_extent(state8, first=3) == 4
+    assert state_dict_extent({"edges_syn_count": torch.zeros(17)}) is None

@@ -7,8 +7,14 @@ mean, the validation loss at the start and at its best (and their ratio, the bes
 iteration) and the output cell types silent at grey at the last checkpoint. One line per
 folder; ``--out X`` also writes X.csv.
 
+``--tuning`` adds the median DSI of T4a-d and of T5a-d at the last checkpoint, from moving
+edges at 19 columns/s simulated at each folder's own (training) extent: networks whose T5
+cells are not direction selective at all after ~6,000 iterations have stayed on the plateau
+so far (docs/training_studies.md, "Ways off the plateau", point 5), so this screens networks
+trained with ``tools/train_network.py --stop-at``.
+
     python tools/training_progress.py resources/training/train/*
-    python tools/training_progress.py runs/w* --out results/progress
+    python tools/training_progress.py runs/w* --tuning --out results/progress
 """
 
 from __future__ import annotations
@@ -46,10 +52,31 @@ def progress(folder) -> dict:
             "silent_at_grey": " ".join(last.get("silent_output_types", []))}
 
 
+def early_tuning(folders) -> dict:
+    """{folder: (median DSI of T4a-d, of T5a-d)} at each folder's last checkpoint and extent."""
+    from flycluster.training.diagnostics import folder_extent
+    from flycluster.training.evaluate import evaluate_networks, network_labels
+
+    folders = [Path(f) for f in folders]
+    out = {}
+    for extent in sorted({folder_extent(f) for f in folders}):
+        group = [f for f in folders if folder_extent(f) == extent]
+        table = evaluate_networks(group, extent=extent, edges={"speeds": [19.0]},
+                                  checkpoints=["last"])
+        for folder, label in zip(group, network_labels(group)):
+            part = table[table["network"] == label]
+            t4 = part["cell_type"].str.startswith("T4")
+            out[folder] = (float(part.loc[t4, "dsi"].median()),
+                           float(part.loc[~t4, "dsi"].median()))
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folders", nargs="+", help="training (work) folders")
     p.add_argument("--out", default=None, help="also write <out>.csv")
+    p.add_argument("--tuning", action="store_true",
+                   help="add the median T4 and T5 DSI at the last checkpoint (a screen)")
     args = p.parse_args(argv)
     import pandas as pd
 
@@ -62,6 +89,10 @@ def main(argv=None):
         except FlyclusterError as e:
             raise SystemExit(f"{folder}: {e}") from None
     table = pd.DataFrame(rows).astype({"left_plateau_at": "Int64", "best_iteration": "Int64"})
+    if args.tuning:
+        dsi = early_tuning(args.folders)
+        table["median_dsi_t4"] = [round(dsi[Path(f)][0], 4) for f in args.folders]
+        table["median_dsi_t5"] = [round(dsi[Path(f)][1], 4) for f in args.folders]
     print(table.to_string(index=False))
     if args.out:
         table.to_csv(f"{args.out}.csv", index=False)

@@ -278,16 +278,29 @@ def checkpoint_diagnostics(folder, connectome=None, t_pre: float = 0.5,
 def folder_extent(folder, default: int = 15) -> int:
     """The lattice extent a network folder's checkpoints were written at, from its
     ``_meta.yaml`` (published folders: ``published.analysis_extent``; work folders of
-    ``train_network``: ``config.extent``), else ``default``."""
+    ``train_network``: ``config.extent``), else from its first checkpoint's synapse-count
+    groups if they name an extent below 4 (:func:`~flycluster.training.transfer.
+    state_dict_extent`), else ``default``."""
     import yaml
 
-    meta_file = Path(folder) / "_meta.yaml"
+    folder = Path(folder)
+    meta_file = folder / "_meta.yaml"
     meta = yaml.safe_load(meta_file.read_text()) if meta_file.is_file() else None
     meta = meta if isinstance(meta, dict) else {}
     published = meta.get("published") or {}
     config = meta.get("config") or {}
-    extent = published.get("analysis_extent", config.get("extent", default))
-    return int(extent)
+    extent = published.get("analysis_extent", config.get("extent"))
+    if extent is not None:
+        return int(extent)
+    from flycluster.checkpoints import list_checkpoints, read_state_dict
+    from flycluster.errors import CheckpointError
+    from flycluster.training.transfer import state_dict_extent
+
+    try:
+        found = state_dict_extent(read_state_dict(list_checkpoints(folder)[0]))
+    except CheckpointError:
+        return int(default)
+    return found if found is not None and found < 4 else int(default)
 
 
 def left_plateau(train_loss, window: int = 500, plateau_iterations: int = 5000,

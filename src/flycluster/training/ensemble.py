@@ -268,23 +268,20 @@ def publish(work, dest, connectome, meta: dict | None = None, source_json=None) 
     import yaml
 
     from flycluster.connectome import load_connectome
-    from flycluster.training.transfer import transfer_state_dict
+    from flycluster.training.transfer import state_dict_extent, transfer_state_dict
 
     work, dest = Path(work), Path(dest)
     chkpts = list_checkpoints(work)
     first = torch.load(chkpts[0], map_location="cpu", weights_only=False)
-    n_groups = int(first["network"]["edges_syn_count"].numel())
     meta_file = work / "_meta.yaml"
     work_meta = yaml.safe_load(meta_file.read_text()) if meta_file.is_file() else {}
-    train_extent = int((work_meta or {}).get("config", {}).get("extent", 0)) or None
-    source = None
-    for candidate in ([train_extent] if train_extent else []) + list(range(2, 16)):
-        c = load_connectome(source_json, extent=candidate)
-        if c.syn_count_groups[1] == n_groups:
-            source, train_extent = c, candidate
-            break
-    if source is None:
-        raise ConfigError(f"{work}: no lattice extent has {n_groups} synapse-count groups")
+    train_extent = state_dict_extent(
+        first["network"], source_json,
+        first=int((work_meta or {}).get("config", {}).get("extent", 0)) or None)
+    if train_extent is None:
+        raise ConfigError(f"{work}: no lattice extent has "
+                          f"{first['network']['edges_syn_count'].numel()} synapse-count groups")
+    source = load_connectome(source_json, extent=train_extent)
     tmp = dest.parent / f".{dest.name}.publishing"
     if tmp.exists():
         shutil.rmtree(tmp)

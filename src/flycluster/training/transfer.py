@@ -24,7 +24,7 @@ import torch
 from flycluster.errors import CheckpointError
 from flycluster.parameters import initial_state_dict, validate_state_dict
 
-__all__ = ["syn_count_keys", "transfer_state_dict"]
+__all__ = ["syn_count_keys", "transfer_state_dict", "state_dict_extent"]
 
 
 def syn_count_keys(connectome) -> list[tuple]:
@@ -58,3 +58,17 @@ def transfer_state_dict(state_dict, source, target) -> dict[str, torch.Tensor]:
             default[j] = values[where[key]]
     out["edges_syn_count"] = default.to(values.dtype)
     return validate_state_dict(out, target)
+
+
+def state_dict_extent(state_dict, source_json=None, first: int | None = None) -> int | None:
+    """The lattice extent a state dict was written at, from its number of ``edges_syn_count``
+    groups (which grows with the extent up to 4, then stays 2355: extents >= 4 share the
+    count, and the smallest, 4, or ``first`` when it fits, is returned); None if no extent in
+    2..15 fits. ``source_json``: the connectome json (None: flyvis's)."""
+    from flycluster.connectome import load_connectome
+
+    n_groups = int(state_dict["edges_syn_count"].numel())
+    for extent in ([first] if first else []) + list(range(2, 16)):
+        if load_connectome(source_json, extent=extent).syn_count_groups[1] == n_groups:
+            return extent
+    return None
