@@ -46,15 +46,37 @@ def incomplete_outputs(workdir):
     return found
 
 
-def finished_outputs(workdir):
+def unfinished_job_outputs(log_path):
+    """Outputs of the jobs a snakemake log shows started (``output: ...`` then ``jobid: N``)
+    and not finished (no ``Finished jobid: N``): a job killed while snakemake was recording it
+    as done can have some of its outputs' incomplete markers removed and others not, and is
+    redone as a whole on resume, so none of its outputs counts as finished."""
+    outputs, finished, pending = {}, set(), None
+    for line in Path(log_path).read_text(errors="replace").splitlines():
+        line = line.strip()
+        if line.startswith("output: "):
+            pending = [p.strip() for p in line[len("output: "):].split(",")]
+        elif line.startswith("jobid: ") and pending is not None:
+            outputs[line[len("jobid: "):]] = pending
+            pending = None
+        elif line.startswith("Finished jobid: "):
+            finished.add(line[len("Finished jobid: "):].split()[0])
+    return {p for job, paths in outputs.items() if job not in finished for p in paths}
+
+
+def finished_outputs(workdir, log_path=None):
     """{relative path: mtime_ns} of every finished file under results/ and resources/.
 
-    Finished: under its final name (not a temporary file) and not marked incomplete by
-    snakemake. A job killed after renaming its output but before snakemake recorded the job
-    as done leaves a complete file that is still marked incomplete; snakemake redoes it.
+    Finished: under its final name (not a temporary file), not marked incomplete by
+    snakemake and, given the killed run's log, not an output of a job it shows unfinished. A
+    job killed after renaming its output but before snakemake recorded the job as done leaves
+    a complete file that is still marked incomplete (or, killed while snakemake removed the
+    markers, some of its outputs marked and some not); snakemake redoes it.
     """
     out = {}
     incomplete = set(incomplete_outputs(workdir))
+    if log_path is not None:
+        incomplete |= unfinished_job_outputs(log_path)
     # os.walk, not rglob: folders may be renamed into place while a run writes them
     for top in ("results", "resources"):
         for dirpath, _, files in os.walk(Path(workdir) / top):
@@ -138,7 +160,7 @@ def test_kill_during_simulation_and_clustering_then_resume(tmp_path_factory, tmp
     crash_when(work, tmp_path / "crash1.log",
                lambda w: 1 <= count(w, "responses") < n_responses - 1)
     planted_1 = check_after_crash(work)
-    before_1 = finished_outputs(work)
+    before_1 = finished_outputs(work, tmp_path / "crash1.log")
     assert any("/responses/" in p for p in before_1)
 
     # crash 2: the resumed run gets as far as clustering and is killed there
@@ -146,7 +168,7 @@ def test_kill_during_simulation_and_clustering_then_resume(tmp_path_factory, tmp
     crash_when(work, tmp_path / "crash2.log",
                lambda w: 1 <= count(w, "clustering") < n_clusterings)
     planted_2 = check_after_crash(work)
-    before_2 = finished_outputs(work)
+    before_2 = finished_outputs(work, tmp_path / "crash2.log")
 
     unlock(work, tmp_path / "unlock2.log")
     rc, log = tr.run(tr.local_cmd(work), tmp_path / "resume.log", timeout=tr.RUN_TIMEOUT)
