@@ -29,7 +29,7 @@ def progress(folder) -> dict:
     import torch
 
     from flycluster.checkpoints import list_checkpoints, validation_losses
-    from flycluster.training.diagnostics import left_plateau
+    from flycluster.training.diagnostics import left_plateau, plateau_level
     from flycluster.training.loop import _read_h5
 
     folder = Path(folder)
@@ -41,9 +41,8 @@ def progress(folder) -> dict:
     best = int(np.nanargmin(val))
     last = torch.load(chkpts[-1], map_location="cpu", weights_only=False)
     tail = loss[-500:]
-    head = np.convolve(loss, np.ones(500) / 500, "valid")[:4501] if len(loss) >= 500 else loss
     return {"folder": str(folder), "iterations": int(len(loss)),
-            "plateau_loss": round(float(np.median(head)), 1) if len(head) else float("nan"),
+            "plateau_loss": round(plateau_level(loss), 1),
             "left_plateau_at": left_plateau(loss),
             "last_loss": round(float(tail.mean()), 1) if len(tail) else float("nan"),
             "val_start": round(float(val[0]), 2), "val_best": round(float(val[best]), 2),

@@ -34,7 +34,7 @@ from flycluster.training.data import FlowAugmentation, stack_samples
 from flycluster.training.objectives import l2norm
 
 __all__ = ["flow_baselines", "readout_scores", "decoder_cell_types", "input_ablation", "cell_inputs",
-           "checkpoint_diagnostics", "folder_extent", "left_plateau"]
+           "checkpoint_diagnostics", "folder_extent", "left_plateau", "plateau_level"]
 
 
 def flow_baselines(sequences, n_frames: int = 19, dt: float = 0.02) -> dict:
@@ -313,11 +313,23 @@ def left_plateau(train_loss, window: int = 500, plateau_iterations: int = 5000,
     end of the first window whose mean is ``drop`` (a fraction) below it. On the texture task
     the plateau is ~275 and a network that leaves it ends near 210 (drop 0.035 = ~10).
     """
+    mean, plateau = _running_mean_and_plateau(train_loss, window, plateau_iterations)
+    if mean is None:
+        return None
+    below = np.flatnonzero(mean < plateau * (1 - drop))
+    return int(below[0] + window) if len(below) else None
+
+
+def plateau_level(train_loss, window: int = 500, plateau_iterations: int = 5000) -> float:
+    """The initial plateau of the training loss as :func:`left_plateau` takes it (NaN if fewer
+    than ``window`` iterations)."""
+    return _running_mean_and_plateau(train_loss, window, plateau_iterations)[1]
+
+
+def _running_mean_and_plateau(train_loss, window, plateau_iterations):
     x = np.asarray(train_loss, dtype=np.float64)
     x = x[np.isfinite(x)]
     if len(x) < window:
-        return None
+        return None, float("nan")
     mean = np.convolve(x, np.ones(window) / window, "valid")
-    plateau = float(np.median(mean[:max(1, plateau_iterations - window + 1)]))
-    below = np.flatnonzero(mean < plateau * (1 - drop))
-    return int(below[0] + window) if len(below) else None
+    return mean, float(np.median(mean[:max(1, plateau_iterations - window + 1)]))

@@ -19,7 +19,6 @@ import torch
 
 from flycluster.checkpoints import (
     CHECKPOINT_DIR,
-    best_checkpoint,
     list_checkpoints,
     trained_iterations,
     validation_losses,
@@ -35,17 +34,18 @@ _DROPPED = ("optim",)
 
 def choose_checkpoint(network_dir, which="best") -> Path:
     """The checkpoint file of ``network_dir`` named by ``which``: ``best`` (lowest validation
-    loss), ``last``, ``start`` or an index into the sorted checkpoints (negative from the end)."""
-    chkpts = list_checkpoints(network_dir)
-    if which == "best":
-        return best_checkpoint(network_dir)
-    if which in ("last", "start"):
-        return chkpts[-1 if which == "last" else 0]
+    loss), ``last``, ``start`` or an index into the sorted checkpoints (negative from the end;
+    also as text, as a command line gives it): :func:`flycluster.training.evaluate.
+    checkpoint_file`, with a :class:`CheckpointError` naming the folder."""
+    from flycluster.training.evaluate import checkpoint_file
+
     try:
-        return chkpts[int(which)]
-    except (ValueError, IndexError):
+        index = int(which) if str(which).lstrip("-").isdigit() else which
+        return checkpoint_file(Path(network_dir), index)
+    except ValueError:
+        n = len(list_checkpoints(network_dir))
         raise CheckpointError(f"{network_dir}: no checkpoint {which!r} (expected best, last, start "
-                              f"or an index; it has {len(chkpts)} checkpoints)") from None
+                              f"or an index; it has {n} checkpoints)") from None
 
 
 def export_network(source, dest, connectome, which="best", provenance: dict | None = None) -> Path:
