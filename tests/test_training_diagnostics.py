@@ -354,7 +354,19 @@ def test_training_progress_tool(trained, tmp_path, capsys):
     assert str(trained) in capsys.readouterr().out
     with pytest.raises(SystemExit, match="nowhere"):
         tool.main([str(tmp_path / "nowhere")])
-    # --tuning: T4/T5 DSI at the folder's own extent (2 here), last checkpoint
+    # --tuning: T4/T5 DSI at the folder's own extent (2 here), the largest over the last
+    # checkpoints: over one checkpoint, it is the last one's
+    from flycluster.training.evaluate import evaluate_networks
+
     tool.main([str(trained), "--tuning", "--out", str(tmp_path / "screen")])
     row = pd.read_csv(tmp_path / "screen.csv").iloc[0]
-    assert 0 <= row["median_dsi_t4"] <= 1 and 0 <= row["median_dsi_t5"] <= 1
+    tool.main([str(trained), "--tuning", "--window", "1", "--out", str(tmp_path / "last")])
+    last = pd.read_csv(tmp_path / "last.csv").iloc[0]
+    table = evaluate_networks([trained], extent=2, edges={"speeds": [19.0]}, checkpoints=[-1])
+    t5 = table["cell_type"].str.startswith("T5")
+    assert last["median_dsi_t5"] == pytest.approx(table.loc[t5, "dsi"].median(), abs=1e-4)
+    assert last["median_dsi_t4"] == pytest.approx(table.loc[~t5, "dsi"].median(), abs=1e-4)
+    for column in ("median_dsi_t4", "median_dsi_t5"):
+        assert last[column] <= row[column] <= 1
+    with pytest.raises(SystemExit, match="--window: expected at least 1"):
+        tool.main([str(trained), "--tuning", "--window", "0"])

@@ -74,8 +74,13 @@ def _default():
 
 def test_default_config_is_valid_and_complete():
     config = fc.load_config(DEFAULT)
-    assert config["ensemble"]["kind"] == "synthetic"
-    assert config["ensemble"]["n_networks"] >= 12
+    # the trained ensemble that comes with flycluster, all its networks
+    assert config["ensemble"]["kind"] == "shipped"
+    from flycluster.ensembles import shipped_ensemble
+
+    folder = shipped_ensemble(config["ensemble"]["shipped"])
+    names = sorted(p.name for p in folder.iterdir() if (p / "chkpts").is_dir())
+    assert fc.network_names(config) == names and len(names) >= 7
     assert fc.selected_cell_types(config) == list(fc.CELL_TYPES)
     assert len(fc.CELL_TYPES) == 65
     assert set(config["stimuli"]) == {config["analysis"]["naturalistic"],
@@ -97,7 +102,6 @@ def test_default_config_is_valid_and_complete():
                              "max_iter": 1000, "tol": 0.001, "random_state": 42}
     assert fc.tuning_cell_types(config) == ["T4a", "T4b", "T4c", "T4d",
                                             "T5a", "T5b", "T5c", "T5d"]
-    assert fc.network_names(config)[:2] == ["000", "001"]
 
 
 def test_cell_types_match_the_connectome():
@@ -115,7 +119,8 @@ def test_schema_defaults_are_filled():
     config = _complete({"stimuli": {"naturalistic": {"kind": "photos"},
                                     "moving_edges": {"kind": "moving_edges"},
                                     "flashes": {"kind": "flashes"}}})
-    assert config["ensemble"]["name"] == "synthetic"
+    assert config["ensemble"]["name"] == "flow_t4t5"
+    assert config["ensemble"]["kind"] == "shipped"
     assert config["umap"]["n_neighbors"] == 5 and config["gmm"]["n_init"] == 100
     assert config["simulate"]["device"] == "cpu"
     assert config["cell_types"] == "all"
@@ -244,8 +249,13 @@ def test_typo_in_any_section_names_the_key(section, typo):
      r"config key figures\.tuning_cell_types: unknown cell type"),
     (lambda c: c["analysis"].update(naturalistic="sintel"),
      r"config key analysis\.naturalistic: stimulus set 'sintel' is not defined"),
-    (lambda c: c["ensemble"].update(n_networks=6),
+    (lambda c: c["ensemble"].update(kind="synthetic", n_networks=6),
      r"config key ensemble\.n_networks: 6 networks, but UMAP with umap\.n_neighbors = 5 needs at least 7"),
+    (lambda c: c["ensemble"].update(n_networks=20),
+     r"config key ensemble\.n_networks: 20 is not used by the shipped kind, whose \d+ networks "
+     r"are the folders of ensemble\.shipped \(flow_t4t5\); set ensemble\.kind"),
+    (lambda c: c["ensemble"].update(shipped="flow_0000"),
+     r"config key ensemble\.shipped: no shipped ensemble 'flow_0000' \(shipped: flow_t4t5\)"),
     (lambda c: c["ensemble"].update(kind="flyvis"), r"config key ensemble\.path: required"),
     (lambda c: c.update(umpa={}), r"config key <top level>: Additional properties are not allowed \('umpa'"),
     (lambda c: c.update(cell_types="some"), r"config key cell_types: 'some' is not valid: expected 'all' or a list"),
@@ -330,10 +340,22 @@ def test_dry_run_of_the_default_config(tmp_path):
     proc = snakemake("-n", "--quiet", "rules", "--cores", "2", workdir=tmp_path)
     counts = job_counts(proc.stdout)
     config = fc.load_config(DEFAULT)
-    n_networks = config["ensemble"]["n_networks"]
+    n_networks = len(fc.network_names(config))
     assert counts == {
-        "connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 3,
+        "connectome": 1, "stimulus_set": 3,
         "simulate": 3 * n_networks, "norms": 1, "umap_jit": 1, "cluster": 65, "tuning": 8,
+        "summary": 1, "all": 1, "fri": 1, "dsi": 1, "ensemble_fri_dsi": 1,
+        "stimulus_preview": 3,
+    }
+
+
+def test_dry_run_of_the_synthetic_control(tmp_path):
+    """config/synthetic.yaml (the untrained control) generates its 12 networks."""
+    proc = snakemake("-n", "--quiet", "rules", "--cores", "2", workdir=tmp_path,
+                     configfile=ROOT / "config" / "synthetic.yaml")
+    assert job_counts(proc.stdout) == {
+        "connectome": 1, "synthetic_ensemble": 1, "stimulus_set": 3,
+        "simulate": 3 * 12, "norms": 1, "umap_jit": 1, "cluster": 65, "tuning": 8,
         "summary": 1, "all": 1, "fri": 1, "dsi": 1, "ensemble_fri_dsi": 1,
         "stimulus_preview": 3,
     }
@@ -651,7 +673,8 @@ def test_configfile_is_merged_into_the_default(tmp_path):
     the cell types and the ensemble size keeps every other default; the stimulus sets run are
     the ones analysis names (here the default's three)."""
     small = tmp_path / "small.yaml"
-    small.write_text(yaml.safe_dump({"cell_types": ["T4c"], "ensemble": {"n_networks": 8}}))
+    small.write_text(yaml.safe_dump({"cell_types": ["T4c"],
+                                     "ensemble": {"kind": "synthetic", "n_networks": 8}}))
     merged = fc.load_config(DEFAULT, small)
     assert merged["cell_types"] == ["T4c"] and merged["ensemble"]["n_networks"] == 8
     assert merged["umap"] == fc.load_config(DEFAULT)["umap"]
@@ -669,7 +692,8 @@ def test_usable_as_a_module_of_another_workflow(tmp_path):
     outer = tmp_path / "outer"
     (outer / "config").mkdir(parents=True)
     (outer / "config" / "config.yaml").write_text(yaml.safe_dump(
-        {"ensemble": {"name": "mine", "n_networks": 7}, "cell_types": ["T4c", "Mi1"]}))
+        {"ensemble": {"name": "mine", "kind": "synthetic", "n_networks": 7},
+         "cell_types": ["T4c", "Mi1"]}))
     (outer / "Snakefile").write_text(
         'configfile: "config/config.yaml"\n\n\n'
         "module flycluster:\n"

@@ -7,11 +7,12 @@ mean, the validation loss at the start and at its best (and their ratio, the bes
 iteration) and the output cell types silent at grey at the last checkpoint. One line per
 folder; ``--out X`` also writes X.csv.
 
-``--tuning`` adds the median DSI of T4a-d and of T5a-d at the last checkpoint, from moving
-edges at 19 columns/s simulated at each folder's own (training) extent: networks whose T5
-cells are not direction selective at all after ~6,000 iterations have stayed on the plateau
-so far (docs/training_studies.md, "Ways off the plateau", point 5), so this screens networks
-trained with ``tools/train_network.py --stop-at``.
+``--tuning`` adds the median DSI of T4a-d and of T5a-d, the largest over the last three
+checkpoints (``--window``), from moving edges at 19 columns/s simulated at each folder's own
+(training) extent: networks whose T5 cells are not direction selective (median DSI <= 0.01)
+at 5,250-6,750 iterations have stayed on the plateau so far, and those above have left it
+(docs/training_studies.md, "Ways off the plateau", point 5, and "The shipped ensemble"), so
+this screens networks trained with ``tools/train_network.py --stop-at 6750``.
 
     python tools/training_progress.py resources/training/train/*
     python tools/training_progress.py runs/w* --tuning --out results/progress
@@ -51,22 +52,25 @@ def progress(folder) -> dict:
             "silent_at_grey": " ".join(last.get("silent_output_types", []))}
 
 
-def early_tuning(folders) -> dict:
-    """{folder: (median DSI of T4a-d, of T5a-d)} at each folder's last checkpoint and extent."""
-    from flycluster.training.diagnostics import folder_extent
-    from flycluster.training.evaluate import evaluate_networks, network_labels
+def early_tuning(folders, window: int = 3) -> dict:
+    """{folder: (median DSI of T4a-d, of T5a-d)}, each the largest over the folder's last
+    ``window`` checkpoints, at the folder's extent (moving edges at 19 columns/s).
 
-    folders = [Path(f) for f in folders]
+    One checkpoint is not enough: a network's T5 median DSI jumps between consecutive
+    checkpoints (network 2 of the seed campaign: 0.021, 0.015, 0.000 at 5,250, 6,000 and 6,750
+    iterations; docs/training_studies.md)."""
+    from flycluster.checkpoints import list_checkpoints
+    from flycluster.training.diagnostics import folder_extent
+    from flycluster.training.evaluate import evaluate_networks
+
     out = {}
-    for extent in sorted({folder_extent(f) for f in folders}):
-        group = [f for f in folders if folder_extent(f) == extent]
-        table = evaluate_networks(group, extent=extent, edges={"speeds": [19.0]},
-                                  checkpoints=["last"])
-        for folder, label in zip(group, network_labels(group)):
-            part = table[table["network"] == label]
-            t4 = part["cell_type"].str.startswith("T4")
-            out[folder] = (float(part.loc[t4, "dsi"].median()),
-                           float(part.loc[~t4, "dsi"].median()))
+    for folder in map(Path, folders):
+        n = min(window, len(list_checkpoints(folder)))
+        table = evaluate_networks([folder], extent=folder_extent(folder),
+                                  edges={"speeds": [19.0]}, checkpoints=list(range(-n, 0)))
+        t4 = table["cell_type"].str.startswith("T4")
+        out[folder] = (float(table[t4].groupby("checkpoint")["dsi"].median().max()),
+                       float(table[~t4].groupby("checkpoint")["dsi"].median().max()))
     return out
 
 
@@ -75,8 +79,12 @@ def main(argv=None):
     p.add_argument("folders", nargs="+", help="training (work) folders")
     p.add_argument("--out", default=None, help="also write <out>.csv")
     p.add_argument("--tuning", action="store_true",
-                   help="add the median T4 and T5 DSI at the last checkpoint (a screen)")
+                   help="add the median T4 and T5 DSI, largest over the last checkpoints (a screen)")
+    p.add_argument("--window", type=int, default=3,
+                   help="--tuning: how many of the last checkpoints (default 3)")
     args = p.parse_args(argv)
+    if args.window < 1:
+        raise SystemExit(f"--window: expected at least 1 checkpoint, got {args.window}")
     import pandas as pd
 
     from flycluster.errors import FlyclusterError
@@ -89,7 +97,7 @@ def main(argv=None):
             raise SystemExit(f"{folder}: {e}") from None
     table = pd.DataFrame(rows).astype({"left_plateau_at": "Int64", "best_iteration": "Int64"})
     if args.tuning:
-        dsi = early_tuning(args.folders)
+        dsi = early_tuning(args.folders, args.window)
         table["median_dsi_t4"] = [round(dsi[Path(f)][0], 4) for f in args.folders]
         table["median_dsi_t5"] = [round(dsi[Path(f)][1], 4) for f in args.folders]
     print(table.to_string(index=False))
