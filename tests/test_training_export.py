@@ -54,6 +54,13 @@ def test_export_writes_the_chosen_checkpoint_alone(trained, connectome, tmp_path
     assert info["validation_loss_start"] == pytest.approx(losses[0])
     assert info["loss_ratio"] == pytest.approx(losses.min() / losses[0])
     assert info["iterations"] == source["n_iterations_done"] and info["command"] == "made by a test"
+    # the evaluation's loss ratio of the exported folder is the trained one, not 1
+    from flycluster.training.evaluate import loss_ratio
+
+    ratio = loss_ratio(dest)
+    assert ratio["loss_ratio"] == pytest.approx(losses.min() / losses[0]) and ratio["loss_ratio"] < 1
+    assert ratio["loss_start"] == pytest.approx(losses[0]) and ratio["n_checkpoints"] == 1
+    assert ratio["iterations"] == source["n_iterations_done"]
     # read by flycluster as any network folder, with the parameters of the best checkpoint
     net = load_network(dest, connectome=connectome)
     np.testing.assert_array_equal(net.state_dict()["nodes_bias"].numpy(),

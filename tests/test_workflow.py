@@ -19,7 +19,7 @@ import yaml
 
 import flycluster.checkpoints as layout
 from flycluster import config as fc
-from flycluster.config_schema import apply_schema, defaults, load_schema
+from flycluster.config_schema import apply_schema, default_of, defaults, load_schema
 from flycluster.errors import CheckpointError, ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,6 +135,11 @@ def test_schema_defaults_are_filled():
     # the generated ensembles' kinds: planted defaults to smaller random perturbations
     assert config["ensemble"]["synthetic"]["strength_sigma"] == 0.25
     assert config["ensemble"]["planted"]["strength_sigma"] == 0.1
+    # one key's declared default, read from the schema without filling a config
+    assert default_of("ensemble", "n_networks") == config["ensemble"]["n_networks"] == 12
+    assert default_of("gmm", "range_n_clusters") == [1, 2, 3, 4, 5]
+    with pytest.raises(KeyError, match="no key ensemble.size"):
+        default_of("ensemble", "size")
 
 
 def test_default_config_states_exactly_the_schema_defaults():

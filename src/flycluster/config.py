@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from flycluster.config_schema import apply_schema, defaults
+from flycluster.config_schema import apply_schema, default_of
 from flycluster.errors import ConfigError
 
 #: The 65 cell types of the flyvis connectome (fib25-fib19_v2.2.json), in connectome order.
@@ -194,7 +194,7 @@ def check_config(config: dict, known_cell_types=CELL_TYPES) -> dict:
         n_networks = len(network_names(config))
         where = (f"ensemble.path ({ensemble['path']})" if ensemble["kind"] == "flyvis"
                  else f"ensemble.shipped ({ensemble['shipped']})")
-        default_n = _schema_default("ensemble", "n_networks")
+        default_n = default_of("ensemble", "n_networks")
         if ensemble["n_networks"] != default_n:
             raise ConfigError(
                 f"config key ensemble.n_networks: {ensemble['n_networks']} is not used by the "
@@ -219,14 +219,6 @@ def check_config(config: dict, known_cell_types=CELL_TYPES) -> dict:
                           f"components need at least {config['umap']['n_components'] + 2} "
                           f"networks ({where} gives {n_networks})")
     return config
-
-
-def _schema_default(*keys):
-    """The schema's default of one key (e.g. ``("ensemble", "n_networks")``)."""
-    value = defaults()
-    for key in keys:
-        value = value[key]
-    return value
 
 
 def ensemble_folder(config: dict) -> str | None:

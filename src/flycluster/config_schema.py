@@ -23,7 +23,7 @@ import yaml
 
 from flycluster.errors import ConfigError
 
-__all__ = ["SCHEMA_FILE", "load_schema", "apply_schema", "defaults"]
+__all__ = ["SCHEMA_FILE", "load_schema", "apply_schema", "defaults", "default_of"]
 
 #: The schema file, inside the installed package (a ``pathlib.Path`` for a regular install).
 SCHEMA_FILE = resources.files("flycluster") / "config.schema.yaml"
@@ -140,3 +140,20 @@ def defaults(definition: str | None = None) -> dict:
     """The defaults of the whole schema (what an empty config becomes), or of one ``$defs``
     sub-schema with no required key (e.g. ``defaults("umap")``, ``defaults("photos")``)."""
     return apply_schema({}, definition)
+
+
+def default_of(*keys: str):
+    """The default the schema declares for one key, e.g. ``default_of("ensemble", "n_networks")``
+    (a copy; ``$ref`` sub-schemas are followed). Raises KeyError naming the dotted key if the
+    schema has no such key or declares no default for it."""
+    root = _schema()
+    node = root
+    for i, key in enumerate(keys):
+        properties = _resolve(node, root).get("properties", {})
+        if key not in properties:
+            raise KeyError(f"the config schema has no key {_dotted(keys[:i + 1])}")
+        node = properties[key]
+    node = _resolve(node, root)
+    if "default" not in node:
+        raise KeyError(f"the config schema declares no default for {_dotted(keys)}")
+    return copy.deepcopy(node["default"])

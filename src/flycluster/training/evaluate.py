@@ -117,7 +117,13 @@ def loss_ratio(network_dir, loss_name: str = "loss") -> dict:
 
     Returns dict: loss_start, loss_best, loss_last, loss_ratio (best / start), n_checkpoints,
     iterations (trained iterations of the last checkpoint, if recorded).
+
+    A folder written by :func:`~flycluster.training.export.export_network` keeps one checkpoint
+    only; its untrained loss is read from ``_meta.yaml`` (``exported.validation_loss_start``),
+    so that its ratio is the trained one and not 1.
     """
+    import yaml
+
     from flycluster.checkpoints import validation_losses
 
     losses = validation_losses(network_dir, loss_name)
@@ -127,9 +133,18 @@ def loss_ratio(network_dir, loss_name: str = "loss") -> dict:
         from flycluster.training.loop import _read_h5
 
         iterations = float(_read_h5(it_file)[-1])
+    start = float(losses[0])
+    meta_file = Path(network_dir) / "_meta.yaml"
+    if meta_file.is_file() and loss_name == "loss":
+        meta = yaml.safe_load(meta_file.read_text())
+        exported = meta.get("exported") if isinstance(meta, dict) else None
+        if isinstance(exported, dict) and exported.get("validation_loss_start") is not None:
+            start = float(exported["validation_loss_start"])
+            if np.isnan(iterations) and exported.get("iterations") is not None:
+                iterations = float(exported["iterations"])
     best = float(np.nanmin(losses))
-    return {"loss_start": float(losses[0]), "loss_best": best, "loss_last": float(losses[-1]),
-            "loss_ratio": best / float(losses[0]), "n_checkpoints": int(len(losses)),
+    return {"loss_start": start, "loss_best": best, "loss_last": float(losses[-1]),
+            "loss_ratio": best / start, "n_checkpoints": int(len(losses)),
             "iterations": iterations}
 
 
