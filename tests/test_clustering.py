@@ -109,6 +109,27 @@ def test_cluster_order_by_task_error_and_by_size():
     np.testing.assert_array_equal(clustering.cluster_order(raw, 3, None), [1, 2, 0])
 
 
+def test_small_clusters_flag_what_bic_rewards_in_a_small_structureless_ensemble():
+    labels = np.array([0, 0, 0, 1, 1, INVALID_LABEL, 2, INVALID_LABEL, INVALID_LABEL])
+    assert clustering.small_clusters(labels) == {1: 2, 2: 1}
+    assert clustering.small_clusters(labels, min_size=2) == {2: 1}
+    # one 2-D Gaussian, no structure: with 9 points flyvis's search (min_cluster_size 1) takes
+    # the largest k and fits degenerate clusters of 1-2 points; refusing clusters of fewer than
+    # 3 (the default) keeps one cluster; with 50 points both keep one
+    for n, flyvis_k in ((9, 5), (50, 1)):
+        points = np.random.default_rng(0).normal(size=(n, 2))
+        points = (points - points.min(0)) / (points.max(0) - points.min(0))
+        ks, bic, model = clustering.fit_mixtures(points, {"min_cluster_size": 1}, threads=1)
+        assert model.n_components == ks[int(np.argmin(bic))] == flyvis_k, n
+        small = clustering.small_clusters(model.predict(points))
+        assert (len(small) >= 3) if flyvis_k > 1 else small == {}, (n, small)
+        ks3, bic3, model3 = clustering.fit_mixtures(points, None, threads=1)
+        np.testing.assert_array_equal(bic3, bic)  # the same fits, another choice
+        assert model3.n_components == 1, n
+    with pytest.raises(ValueError, match="min_cluster_size"):
+        clustering.resolve_gmm_kwargs({"min_cluster_size": 0})
+
+
 def test_nan_rows_raise_or_are_masked_without_changing_the_rest(ref):
     X = np.vstack([ref["X"], np.full((1, ref["X"].shape[1]), np.nan, np.float32)])
     X[-1, :10] = 1.0
@@ -185,7 +206,7 @@ def test_one_component_mixture_needs_one_start_bit_for_bit():
     from sklearn.mixture import GaussianMixture
 
     kwargs = clustering.resolve_gmm_kwargs({})
-    kwargs.pop("range_n_clusters")
+    kwargs.pop("range_n_clusters"), kwargs.pop("min_cluster_size")  # ours, not sklearn's
     assert mixture._starts(1, kwargs)["n_init"] == 1
     assert mixture._starts(2, kwargs)["n_init"] == 100
     assert mixture._starts(1, {**kwargs, "init_params": "random"})["n_init"] == 100

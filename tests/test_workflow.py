@@ -94,12 +94,13 @@ def test_default_config_is_valid_and_complete():
     assert 19 in config["stimuli"]["moving_edges"]["speeds"]
     assert config["figures"]["fri_radius"] in config["stimuli"]["flashes"]["radius"]
     assert config["ensemble"]["published_clusterings"] is None
-    # the clustering parameters of flyvis's notebook 05
+    # the clustering parameters of flyvis's notebook 05, and our smallest cluster (not flyvis)
     assert config["umap"] == {"n_components": 2, "metric": "correlation", "n_neighbors": 5,
                               "min_dist": 0.105, "spread": 9.0, "n_epochs": 1500,
                               "random_state": 42}
     assert config["gmm"] == {"range_n_clusters": [1, 2, 3, 4, 5], "n_init": 100,
-                             "max_iter": 1000, "tol": 0.001, "random_state": 42}
+                             "max_iter": 1000, "tol": 0.001, "random_state": 42,
+                             "min_cluster_size": 3}
     assert fc.tuning_cell_types(config) == ["T4a", "T4b", "T4c", "T4d",
                                             "T5a", "T5b", "T5c", "T5d"]
 

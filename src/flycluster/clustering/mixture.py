@@ -106,7 +106,8 @@ def _mixture_class():
 
 def fit_mixtures(points: np.ndarray, gmm_kwargs: Mapping[str, Any] | None = None,
                  threads: int | None = 1):
-    """Fit one Gaussian mixture per k and pick k by BIC, as flyvis' ``gaussian_mixture``.
+    """Fit one Gaussian mixture per k and pick k by BIC, as flyvis' ``gaussian_mixture``,
+    among the mixtures whose clusters all hold at least ``min_cluster_size`` points.
 
     Parameters
     ----------
@@ -114,17 +115,23 @@ def fit_mixtures(points: np.ndarray, gmm_kwargs: Mapping[str, Any] | None = None
         The scaled embedding of the unmasked networks.
     gmm_kwargs : dict, optional
         Overrides of :data:`DEFAULT_GMM_KWARGS`; other ``GaussianMixture`` arguments pass on.
+        ``min_cluster_size`` (default 3; 1 is flyvis's search): a k whose mixture assigns
+        fewer points than this to one of its clusters is not chosen, because BIC rewards a
+        component fitted to 1-2 points whatever the data (:func:`small_clusters`). If no k
+        qualifies, the k of lowest BIC is taken as flyvis would.
     threads : int, optional
         Limit of BLAS/OpenMP threads (1-2 is fastest for these tiny problems).
 
     Returns
     -------
-    (ks, bic, best_model): list of the k tried (k <= n_points), BIC per k (float64 array),
-    the fitted ``GaussianMixture`` with the smallest BIC (first on ties).
+    (ks, bic, best_model): list of the k tried (k <= n_points), BIC per k (float64 array,
+    every k tried), the fitted ``GaussianMixture`` chosen (smallest BIC among the qualifying k,
+    first on ties).
     """
     GaussianMixture = _mixture_class()  # sklearn's, without recomputing repeated starts
 
     kwargs = resolve_gmm_kwargs(gmm_kwargs)
+    min_size = kwargs.pop("min_cluster_size")
     ks = [k for k in kwargs.pop("range_n_clusters") if k <= len(points)]
     if not ks:
         raise ValueError(f"no k in gmm_kwargs['range_n_clusters'] is <= the {len(points)} "
@@ -136,7 +143,12 @@ def fit_mixtures(points: np.ndarray, gmm_kwargs: Mapping[str, Any] | None = None
             bic.append(model.bic(points))
             models.append(model)
     bic = np.asarray(bic, dtype=np.float64)
-    return ks, bic, models[int(np.argmin(bic))]
+    allowed = np.array([model.n_components == 1 or not small_clusters(model.predict(points),
+                                                                      min_size)
+                        for model in models]) if min_size > 1 else np.ones(len(ks), bool)
+    if not allowed.any():
+        allowed[:] = True
+    return ks, bic, models[int(np.argmin(np.where(allowed, bic, np.inf)))]
 
 
 def cluster_order(labels: np.ndarray, n_clusters: int,
@@ -156,6 +168,21 @@ def cluster_order(labels: np.ndarray, n_clusters: int,
         ranked = occupied[np.argsort(-sizes, kind="stable")]
     empty = [k for k in range(n_clusters) if k not in set(occupied.tolist())]
     return np.concatenate([ranked, np.asarray(empty, dtype=ranked.dtype)]).astype(int)
+
+
+def small_clusters(labels: np.ndarray, min_size: int = 3) -> dict[int, int]:
+    """Clusters with fewer than ``min_size`` members: ``{label: size}`` (masked rows,
+    :data:`INVALID_LABEL`, are not a cluster).
+
+    A full-covariance Gaussian in the 2-D embedding fitted to 1 or 2 points is degenerate (its
+    covariance collapses to the mixture's ``reg_covar``), so its likelihood, and BIC's reward
+    for it, grows without bound whatever the data: when BIC's chosen k has such clusters, k says
+    more about the ensemble's size than about its structure (e.g. 9 networks: k = 5 and a BIC
+    gain of ~55 for every one of the 65 cell types). Read the stability columns before such k.
+    """
+    values, counts = np.unique(np.asarray(labels)[np.asarray(labels) != INVALID_LABEL],
+                               return_counts=True)
+    return {int(v): int(c) for v, c in zip(values, counts) if c < min_size}
 
 
 def _full_covariances(model) -> np.ndarray:

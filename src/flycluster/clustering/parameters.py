@@ -28,6 +28,7 @@ DEFAULT_GMM_KWARGS: dict[str, Any] = {
     "tol": 1e-3,
     "random_state": 42,
     "covariance_type": "full",
+    "min_cluster_size": 3,
 }
 
 
@@ -71,6 +72,9 @@ def resolve_gmm_kwargs(gmm_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
         value = kwargs[key]
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"gmm_kwargs[{key!r}] must be a positive integer, got {value!r}")
+    size = kwargs["min_cluster_size"]
+    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
+        raise ValueError(f"gmm_kwargs['min_cluster_size'] must be a positive integer, got {size!r}")
     if kwargs["covariance_type"] not in ("full", "tied", "diag", "spherical"):
         raise ValueError("gmm_kwargs['covariance_type'] must be one of full, tied, diag, "
                          f"spherical, got {kwargs['covariance_type']!r}")
