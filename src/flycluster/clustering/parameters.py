@@ -68,13 +68,10 @@ def resolve_gmm_kwargs(gmm_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
         raise ValueError(f"gmm_kwargs['range_n_clusters'] must be a non-empty list of "
                          f"positive ints, got {kwargs['range_n_clusters']!r}")
     kwargs["range_n_clusters"] = list(dict.fromkeys(ks))
-    for key in ("n_init", "max_iter"):
+    for key in ("n_init", "max_iter", "min_cluster_size"):
         value = kwargs[key]
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"gmm_kwargs[{key!r}] must be a positive integer, got {value!r}")
-    size = kwargs["min_cluster_size"]
-    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 1:
-        raise ValueError(f"gmm_kwargs['min_cluster_size'] must be a positive integer, got {size!r}")
     if kwargs["covariance_type"] not in ("full", "tied", "diag", "spherical"):
         raise ValueError("gmm_kwargs['covariance_type'] must be one of full, tied, diag, "
                          f"spherical, got {kwargs['covariance_type']!r}")
