@@ -9,7 +9,12 @@ from _job import start
 
 def main(snakemake):
     log = start(snakemake)
-    from flycluster.clustering import add_stability, cluster_cell_type, cluster_stability, small_clusters
+    from flycluster.clustering import (
+        add_stability,
+        cluster_cell_type,
+        cluster_stability,
+        small_cluster_warning,
+    )
     from flycluster.formats.clustering import read_clustering, write_clustering
     from flycluster.formats.norms import read_norms
     from flycluster.formats.responses import read_cell_type
@@ -40,14 +45,9 @@ def main(snakemake):
              ds.sizes["network"], int((~ds["clustered"].values.astype(bool)).sum()),
              ds.attrs["n_clusters"],
              float(ds["stability_ari"]) if "stability_ari" in ds else "n/a")
-    small = small_clusters(ds["label"].values)
-    if ds.attrs["n_clusters"] > 1 and small:
-        log.warning("%s: BIC chose %d clusters, %d of them with fewer than 3 networks (sizes %s): "
-                    "a Gaussian fitted to 1-2 points is degenerate and BIC rewards it whatever "
-                    "the data, so this k reflects the ensemble's size more than its structure; "
-                    "see the stability columns (README: Reading and trusting the results)",
-                    cell_type, ds.attrs["n_clusters"], len(small),
-                    "/".join(str(v) for v in small.values()))
+    warning = small_cluster_warning(ds)
+    if warning:
+        log.warning("%s", warning)
 
     # figures: from the file as written (what the embedding shows is what is stored)
     clustering = read_clustering(out.clustering)

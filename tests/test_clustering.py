@@ -128,6 +128,14 @@ def test_small_clusters_flag_what_bic_rewards_in_a_small_structureless_ensemble(
         assert model3.n_components == 1, n
     with pytest.raises(ValueError, match="min_cluster_size"):
         clustering.resolve_gmm_kwargs({"min_cluster_size": 0})
+    # the cluster job's warning: only for a chosen k > 1 with such clusters
+    ds = xr.Dataset({"label": ("network", labels)}, attrs={"n_clusters": 3, "cell_type": "T4c"})
+    warning = clustering.small_cluster_warning(ds)
+    assert warning.startswith("T4c: BIC chose 3 clusters, 2 of them with fewer than 3 networks "
+                              "(sizes 2/1)"), warning
+    assert clustering.small_cluster_warning(ds, min_size=1) is None
+    ds.attrs["n_clusters"] = 1
+    assert clustering.small_cluster_warning(ds) is None
 
 
 def test_nan_rows_raise_or_are_masked_without_changing_the_rest(ref):

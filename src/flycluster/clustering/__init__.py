@@ -47,7 +47,12 @@ clustering file (netCDF) is read and written by :mod:`flycluster.formats.cluster
 
 from flycluster.clustering.dataset import cluster_cell_type
 from flycluster.clustering.embedding import embed, minmax_scale
-from flycluster.clustering.mixture import cluster_order, fit_mixtures, small_clusters
+from flycluster.clustering.mixture import (
+    cluster_order,
+    fit_mixtures,
+    small_cluster_warning,
+    small_clusters,
+)
 from flycluster.clustering.numba_cache import enable_umap_jit_cache, warm_umap_cache
 from flycluster.clustering.parameters import (
     DEFAULT_GMM_KWARGS,
@@ -62,6 +67,7 @@ from flycluster.formats.clustering import INVALID_LABEL, MASK_REASONS
 
 __all__ = [
     "cluster_cell_type", "embed", "minmax_scale", "fit_mixtures", "cluster_order", "small_clusters",
+    "small_cluster_warning",
     "enable_umap_jit_cache", "warm_umap_cache", "DEFAULT_UMAP_KWARGS", "DEFAULT_GMM_KWARGS",
     "DEFAULT_REPEAT_GMM_KWARGS", "resolve_umap_kwargs", "resolve_gmm_kwargs", "minimum_networks",
     "cluster_stability", "add_stability", "jaccard_best_match", "INVALID_LABEL", "MASK_REASONS",

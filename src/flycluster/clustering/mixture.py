@@ -185,6 +185,22 @@ def small_clusters(labels: np.ndarray, min_size: int = 3) -> dict[int, int]:
     return {int(v): int(c) for v, c in zip(values, counts) if c < min_size}
 
 
+def small_cluster_warning(clustering, min_size: int = 3) -> str | None:
+    """A warning (str) when a clustering's chosen k > 1 has clusters of fewer than ``min_size``
+    networks (see :func:`small_clusters`), else None. ``clustering``: a clustering dataset
+    (:func:`~flycluster.clustering.cluster_cell_type`) with ``label`` and attr ``n_clusters``."""
+    small = small_clusters(clustering["label"].values, min_size)
+    k = int(clustering.attrs.get("n_clusters", 0))
+    if k <= 1 or not small:
+        return None
+    name = clustering.attrs.get("cell_type", "this cell type")
+    return (f"{name}: BIC chose {k} clusters, {len(small)} of them with fewer than {min_size} "
+            f"networks (sizes {'/'.join(str(v) for v in small.values())}): a Gaussian fitted to "
+            "1-2 points is degenerate and BIC rewards it whatever the data, so this k reflects "
+            "the ensemble's size more than its structure; see the stability columns (README: "
+            "Reading and trusting the results)")
+
+
 def _full_covariances(model) -> np.ndarray:
     """Covariances of a fitted GaussianMixture as (k, d, d) whatever its covariance_type."""
     k, d = model.means_.shape
