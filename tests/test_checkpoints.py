@@ -12,6 +12,7 @@ from flycluster.checkpoints import (
     ensemble_task_errors,
     list_checkpoints,
     list_networks,
+    read_meta,
     read_state_dict,
     task_error,
     write_network_dir,
@@ -50,6 +51,20 @@ def _flyvis_like_dir(root, states, losses):
                     "iteration": i, "dt": 0.02}, root / "chkpts" / f"chkpt_{i:05d}")
     _write_h5(root / "validation" / "loss.h5", losses)
     return root
+
+
+def test_read_meta_reads_a_mapping_and_names_a_bad_file(tmp_path):
+    assert read_meta(tmp_path) == {}  # no _meta.yaml: nothing recorded
+    (tmp_path / "_meta.yaml").write_text("")
+    assert read_meta(tmp_path) == {}
+    (tmp_path / "_meta.yaml").write_text("config: {extent: 6}\nstatus: done\n")
+    assert read_meta(tmp_path) == {"config": {"extent": 6}, "status": "done"}
+    (tmp_path / "_meta.yaml").write_text("- a\n- b\n")
+    with pytest.raises(CheckpointError, match=r"_meta\.yaml: expected a mapping.*list"):
+        read_meta(tmp_path)
+    (tmp_path / "_meta.yaml").write_text("config: {extent: [6\n")
+    with pytest.raises(CheckpointError, match=r"_meta\.yaml: not a readable YAML file"):
+        read_meta(tmp_path)
 
 
 def test_write_network_dir_is_flyvis_format_and_loads(tmp_path, connectome, prior):

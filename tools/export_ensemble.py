@@ -31,6 +31,7 @@ def main(argv=None):
     names = args.names or [f"{i:03d}" for i in range(len(args.folders))]
     if len(names) != len(args.folders) or len(set(names)) != len(names):
         raise SystemExit(f"--names: expected {len(args.folders)} distinct names, got {names}")
+    from flycluster.checkpoints import read_meta
     from flycluster.connectome import load_connectome
     from flycluster.errors import FlyclusterError
     from flycluster.training.export import export_network
@@ -45,9 +46,7 @@ def main(argv=None):
                                   provenance={"command": command})
         except FlyclusterError as e:
             raise SystemExit(f"{folder}: {e}") from None
-        import yaml
-
-        info = yaml.safe_load((dest / "_meta.yaml").read_text())["exported"]
+        info = read_meta(dest)["exported"]
         print(f"{name}: {folder} {info['checkpoint']} ({info['iterations']:.0f} iterations), "
               f"validation loss {info['validation_loss_start']:.5g} -> "
               f"{info['validation_loss']:.5g} (ratio {info['loss_ratio']:.3f})")

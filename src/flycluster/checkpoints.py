@@ -35,11 +35,14 @@ from flycluster.io_utils import atomic_path
 
 __all__ = ["CHECKPOINT_DIR", "VALIDATION_DIR", "BEST_CHECKPOINT", "checkpoint_path", "list_checkpoints",
            "loss_file", "validation_losses", "best_checkpoint", "task_error", "list_networks",
-           "ensemble_task_errors", "read_state_dict", "write_network_dir", "trained_iterations"]
+           "ensemble_task_errors", "read_state_dict", "write_network_dir", "trained_iterations",
+           "read_meta", "META_FILE"]
 
 #: Sub-folders of a network directory.
 CHECKPOINT_DIR = "chkpts"
 VALIDATION_DIR = "validation"
+#: The description file of a network directory (config, status, provenance).
+META_FILE = "_meta.yaml"
 #: Copy of the best checkpoint in a network folder published by the train rule.
 BEST_CHECKPOINT = "best_chkpt"
 #: The loss file every flyvis network has, used when ``<loss_name>.h5`` is absent.
@@ -203,6 +206,29 @@ def _write_h5(path: Path, values) -> None:
             f.create_dataset("data", data=np.asarray(values, dtype=np.float64))
 
 
+def read_meta(folder) -> dict:
+    """The ``_meta.yaml`` of a network directory as a dict; ``{}`` if the folder has none.
+
+    Raises :class:`~flycluster.errors.CheckpointError` naming the file if it is not YAML or
+    does not hold a mapping (``config``, ``status``, ``exported``, ``published``, ...).
+    """
+    import yaml
+
+    meta_file = Path(folder) / META_FILE
+    if not meta_file.is_file():
+        return {}
+    try:
+        meta = yaml.safe_load(meta_file.read_text())
+    except yaml.YAMLError as e:
+        raise CheckpointError(f"{meta_file}: not a readable YAML file ({e})") from e
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{meta_file}: expected a mapping (config, status, ...), "
+                              f"got {type(meta).__name__}")
+    return meta
+
+
 def write_network_dir(dest, state_dict, val_loss, dt: float = 0.02, config: dict | None = None,
                       extra_losses: dict | None = None) -> Path:
     """Write one network in flyvis's directory format with a single checkpoint ``chkpt_00000``.
@@ -230,7 +256,7 @@ def write_network_dir(dest, state_dict, val_loss, dt: float = 0.02, config: dict
         _write_h5(dest / VALIDATION_DIR / f"{name}.h5", [float(value)])
     _write_h5(dest / "chkpt_index.h5", [0])
     meta = {"config": config or {}, "status": "done"}
-    with atomic_path(dest / "_meta.yaml") as tmp:
+    with atomic_path(dest / META_FILE) as tmp:
         tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
     return dest
 

@@ -281,12 +281,10 @@ def folder_extent(folder, default: int = 15) -> int:
     ``train_network``: ``config.extent``), else from its first checkpoint's synapse-count
     groups if they name an extent below 4 (:func:`~flycluster.training.transfer.
     state_dict_extent`), else ``default``."""
-    import yaml
+    from flycluster.checkpoints import read_meta
 
     folder = Path(folder)
-    meta_file = folder / "_meta.yaml"
-    meta = yaml.safe_load(meta_file.read_text()) if meta_file.is_file() else None
-    meta = meta if isinstance(meta, dict) else {}
+    meta = read_meta(folder)
     published = meta.get("published") or {}
     config = meta.get("config") or {}
     extent = published.get("analysis_extent", config.get("extent"))

@@ -31,7 +31,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flycluster.checkpoints import BEST_CHECKPOINT, CHECKPOINT_DIR, best_checkpoint, list_checkpoints
+from flycluster.checkpoints import (
+    BEST_CHECKPOINT,
+    CHECKPOINT_DIR,
+    META_FILE,
+    best_checkpoint,
+    list_checkpoints,
+    read_meta,
+)
 from flycluster.errors import ConfigError
 from flycluster.training.data import flow_sequences, split_by_group
 from flycluster.training.loop import TrainConfig, train_flow
@@ -273,11 +280,10 @@ def publish(work, dest, connectome, meta: dict | None = None, source_json=None) 
     work, dest = Path(work), Path(dest)
     chkpts = list_checkpoints(work)
     first = torch.load(chkpts[0], map_location="cpu", weights_only=False)
-    meta_file = work / "_meta.yaml"
-    work_meta = yaml.safe_load(meta_file.read_text()) if meta_file.is_file() else {}
+    work_meta = read_meta(work)
     train_extent = state_dict_extent(
         first["network"], source_json,
-        first=int((work_meta or {}).get("config", {}).get("extent", 0)) or None)
+        first=int((work_meta.get("config") or {}).get("extent", 0)) or None)
     if train_extent is None:
         raise ConfigError(f"{work}: no lattice extent has "
                           f"{first['network']['edges_syn_count'].numel()} synapse-count groups")
@@ -299,12 +305,12 @@ def publish(work, dest, connectome, meta: dict | None = None, source_json=None) 
             shutil.copy(item, tmp / item.name)
     best = best_checkpoint(tmp)
     shutil.copyfile(best, tmp / BEST_CHECKPOINT)
-    doc = yaml.safe_load((tmp / "_meta.yaml").read_text()) if (tmp / "_meta.yaml").is_file() else {}
+    doc = read_meta(tmp)
     doc["published"] = {"training_extent": train_extent,
                         "analysis_extent": int(connectome.extent),
                         "work_folder": str(work), "best_checkpoint": best.name,
                         "time": time.ctime(), **(meta or {})}
-    (tmp / "_meta.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    (tmp / META_FILE).write_text(yaml.safe_dump(doc, sort_keys=False))
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)
@@ -366,21 +372,18 @@ def train_network(work, dest, index: int, options: dict, *, seed: int = 0, conne
 
     Returns the :class:`flycluster.training.loop.TrainResult`.
     """
-    import yaml
 
     from flycluster.connectome import load_connectome
     from flycluster.network import resolve_device
 
     work, dest = Path(work), Path(dest)
     recipe = _recipe(options, seed, connectome)
-    meta_file = work / "_meta.yaml"
-    if meta_file.is_file():
-        before = (yaml.safe_load(meta_file.read_text()) or {}).get("config", {}).get("recipe")
-        if before is not None and not _same_recipe(before, recipe):
-            raise ConfigError(
-                f"{work}: was trained with other ensemble.training options or seed than the "
-                "config's now; delete this folder to train the network anew (or restore the "
-                f"options it was made with, in its _meta.yaml: {before})")
+    before = (read_meta(work).get("config") or {}).get("recipe")
+    if before is not None and not _same_recipe(before, recipe):
+        raise ConfigError(
+            f"{work}: was trained with other ensemble.training options or seed than the "
+            "config's now; delete this folder to train the network anew (or restore the "
+            f"options it was made with, in its _meta.yaml: {before})")
     extent = int(options.get("extent", 15))
     random_state = network_random_state(seed, index)
     config = train_config(options, random_state)

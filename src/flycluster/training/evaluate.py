@@ -122,9 +122,7 @@ def loss_ratio(network_dir, loss_name: str = "loss") -> dict:
     only; its untrained loss is read from ``_meta.yaml`` (``exported.validation_loss_start``),
     so that its ratio is the trained one and not 1.
     """
-    import yaml
-
-    from flycluster.checkpoints import validation_losses
+    from flycluster.checkpoints import read_meta, validation_losses
 
     losses = validation_losses(network_dir, loss_name)
     iterations = float("nan")
@@ -134,10 +132,8 @@ def loss_ratio(network_dir, loss_name: str = "loss") -> dict:
 
         iterations = float(_read_h5(it_file)[-1])
     start = float(losses[0])
-    meta_file = Path(network_dir) / "_meta.yaml"
-    if meta_file.is_file() and loss_name == "loss":
-        meta = yaml.safe_load(meta_file.read_text())
-        exported = meta.get("exported") if isinstance(meta, dict) else None
+    if loss_name == "loss":
+        exported = read_meta(network_dir).get("exported")
         if isinstance(exported, dict) and exported.get("validation_loss_start") is not None:
             start = float(exported["validation_loss_start"])
             if np.isnan(iterations) and exported.get("iterations") is not None:

@@ -19,7 +19,9 @@ import torch
 
 from flycluster.checkpoints import (
     CHECKPOINT_DIR,
+    META_FILE,
     list_checkpoints,
+    read_meta,
     trained_iterations,
     validation_losses,
 )
@@ -83,8 +85,7 @@ def export_network(source, dest, connectome, which="best", provenance: dict | No
     start_loss = float(losses[0]) if len(losses) == len(chkpts) else float("nan")
     loss = float(record.get("val_loss", losses[chkpts.index(chosen)]
                             if len(losses) == len(chkpts) else np.nan))
-    meta_file = source / "_meta.yaml"
-    meta = (yaml.safe_load(meta_file.read_text()) or {}) if meta_file.is_file() else {}
+    meta = read_meta(source)
     meta["exported"] = {
         "source": str(source), "checkpoint": chosen.name, "which": str(which),
         "iterations": float(trained_iterations(record)),
@@ -102,7 +103,7 @@ def export_network(source, dest, connectome, which="best", provenance: dict | No
 
     with h5py.File(tmp / "validation" / "loss.h5", "w") as f:
         f.create_dataset("data", data=np.asarray([loss], dtype=np.float64))
-    (tmp / "_meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    (tmp / META_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)

@@ -42,7 +42,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flycluster.checkpoints import best_checkpoint, list_checkpoints, trained_iterations
+from flycluster.checkpoints import (
+    META_FILE,
+    best_checkpoint,
+    list_checkpoints,
+    trained_iterations,
+)
 from flycluster.errors import CheckpointError, ConfigError
 from flycluster.io_utils import atomic_path
 from flycluster.training.data import FlowAugmentation, FlowSequence, stack_samples
@@ -358,7 +363,7 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
 
     def write_meta(status):
         meta_doc["status"] = status
-        with atomic_path(path / "_meta.yaml") as tmp:
+        with atomic_path(path / META_FILE) as tmp:
             tmp.write_text(yaml.safe_dump(meta_doc, sort_keys=False))
 
     def checkpoint():
