@@ -36,7 +36,7 @@ from flycluster.io_utils import atomic_path
 __all__ = ["CHECKPOINT_DIR", "VALIDATION_DIR", "BEST_CHECKPOINT", "checkpoint_path", "list_checkpoints",
            "loss_file", "validation_losses", "best_checkpoint", "task_error", "list_networks",
            "ensemble_task_errors", "read_state_dict", "write_network_dir", "trained_iterations",
-           "read_meta", "META_FILE"]
+           "read_meta", "write_meta", "META_FILE"]
 
 #: Sub-folders of a network directory.
 CHECKPOINT_DIR = "chkpts"
@@ -229,6 +229,17 @@ def read_meta(folder) -> dict:
     return meta
 
 
+def write_meta(folder, meta: dict) -> Path:
+    """Write ``meta`` as the ``_meta.yaml`` of a network directory (keys in the given order),
+    atomically: a reader sees the old file or the new one. Returns the file's path."""
+    import yaml
+
+    path = Path(folder) / META_FILE
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
+    return path
+
+
 def write_network_dir(dest, state_dict, val_loss, dt: float = 0.02, config: dict | None = None,
                       extra_losses: dict | None = None) -> Path:
     """Write one network in flyvis's directory format with a single checkpoint ``chkpt_00000``.
@@ -243,7 +254,6 @@ def write_network_dir(dest, state_dict, val_loss, dt: float = 0.02, config: dict
     extra_losses : more ``validation/<name>.h5`` files, name -> value.
     """
     import torch
-    import yaml
 
     dest = Path(dest)
     network = {k: torch.as_tensor(v).detach().cpu().float().clone() for k, v in state_dict.items()}
@@ -255,9 +265,7 @@ def write_network_dir(dest, state_dict, val_loss, dt: float = 0.02, config: dict
     for name, value in (extra_losses or {}).items():
         _write_h5(dest / VALIDATION_DIR / f"{name}.h5", [float(value)])
     _write_h5(dest / "chkpt_index.h5", [0])
-    meta = {"config": config or {}, "status": "done"}
-    with atomic_path(dest / META_FILE) as tmp:
-        tmp.write_text(yaml.safe_dump(meta, sort_keys=False))
+    write_meta(dest, {"config": config or {}, "status": "done"})
     return dest
 
 

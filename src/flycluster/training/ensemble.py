@@ -34,10 +34,10 @@ import torch
 from flycluster.checkpoints import (
     BEST_CHECKPOINT,
     CHECKPOINT_DIR,
-    META_FILE,
     best_checkpoint,
     list_checkpoints,
     read_meta,
+    write_meta,
 )
 from flycluster.errors import ConfigError
 from flycluster.training.data import flow_sequences, split_by_group
@@ -272,7 +272,6 @@ def publish(work, dest, connectome, meta: dict | None = None, source_json=None) 
     sibling and renamed: ``dest`` is replaced as a whole. ``source_json``: the connectome
     json the work folder was trained with (None = flyvis's).
     """
-    import yaml
 
     from flycluster.connectome import load_connectome
     from flycluster.training.transfer import state_dict_extent, transfer_state_dict
@@ -310,7 +309,7 @@ def publish(work, dest, connectome, meta: dict | None = None, source_json=None) 
                         "analysis_extent": int(connectome.extent),
                         "work_folder": str(work), "best_checkpoint": best.name,
                         "time": time.ctime(), **(meta or {})}
-    (tmp / META_FILE).write_text(yaml.safe_dump(doc, sort_keys=False))
+    write_meta(tmp, doc)
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)
@@ -372,7 +371,6 @@ def train_network(work, dest, index: int, options: dict, *, seed: int = 0, conne
 
     Returns the :class:`flycluster.training.loop.TrainResult`.
     """
-
     from flycluster.connectome import load_connectome
     from flycluster.network import resolve_device
 

@@ -19,11 +19,11 @@ import torch
 
 from flycluster.checkpoints import (
     CHECKPOINT_DIR,
-    META_FILE,
     list_checkpoints,
     read_meta,
     trained_iterations,
     validation_losses,
+    write_meta,
 )
 from flycluster.errors import CheckpointError
 from flycluster.parameters import validate_state_dict
@@ -67,7 +67,6 @@ def export_network(source, dest, connectome, which="best", provenance: dict | No
     iterations trained, validation loss, the untrained start's validation loss and their
     ratio.
     """
-    import yaml
 
     source, dest = Path(source), Path(dest)
     chosen = choose_checkpoint(source, which)
@@ -103,7 +102,7 @@ def export_network(source, dest, connectome, which="best", provenance: dict | No
 
     with h5py.File(tmp / "validation" / "loss.h5", "w") as f:
         f.create_dataset("data", data=np.asarray([loss], dtype=np.float64))
-    (tmp / META_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+    write_meta(tmp, meta)
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)

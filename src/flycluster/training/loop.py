@@ -43,10 +43,10 @@ import numpy as np
 import torch
 
 from flycluster.checkpoints import (
-    META_FILE,
     best_checkpoint,
     list_checkpoints,
     trained_iterations,
+    write_meta,
 )
 from flycluster.errors import CheckpointError, ConfigError
 from flycluster.io_utils import atomic_path
@@ -283,7 +283,6 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
     stop_after : stop (without a final checkpoint) after this many iterations of this call:
         for tests of resumption; a real interruption behaves the same.
     """
-    import yaml
 
     config = config or TrainConfig()
     path = Path(path)
@@ -361,10 +360,9 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
                            "n_val_sequences": len(val_sequences)},
                 "status": "running"}
 
-    def write_meta(status):
+    def write_status(status):
         meta_doc["status"] = status
-        with atomic_path(path / META_FILE) as tmp:
-            tmp.write_text(yaml.safe_dump(meta_doc, sort_keys=False))
+        write_meta(path, meta_doc)
 
     def checkpoint():
         nonlocal chkpt_index
@@ -401,7 +399,7 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
                     "%d of %d output cell types silent at grey%s", chkpt_index, done, loss, err,
                     len(silent), n_out, f" ({', '.join(silent)})" if silent else "")
 
-    write_meta("running")
+    write_status("running")
     if chkpt_index < 0:
         checkpoint()
 
@@ -452,7 +450,7 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
                 module.clamp()
                 value = float(loss.detach())
                 if not math.isfinite(value):
-                    write_meta("failed")
+                    write_status("failed")
                     raise FloatingPointError(f"{path}: loss became {value} at iteration {done}")
                 train_loss.append(value)
                 done += 1
@@ -470,6 +468,6 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
                 checkpoint()
         if not val_iters or val_iters[-1] != done:
             checkpoint()
-    write_meta("done")
+    write_status("done")
     return TrainResult(module, decoder, np.asarray(train_loss), np.asarray(val_losses),
                        np.asarray(val_iters), path)
