@@ -272,7 +272,6 @@ def publish(work, dest, connectome, meta: dict | None = None, source_json=None) 
     sibling and renamed: ``dest`` is replaced as a whole. ``source_json``: the connectome
     json the work folder was trained with (None = flyvis's).
     """
-
     from flycluster.connectome import load_connectome
     from flycluster.training.transfer import state_dict_extent, transfer_state_dict
 

@@ -67,7 +67,6 @@ def export_network(source, dest, connectome, which="best", provenance: dict | No
     iterations trained, validation loss, the untrained start's validation loss and their
     ratio.
     """
-
     source, dest = Path(source), Path(dest)
     chosen = choose_checkpoint(source, which)
     record = torch.load(chosen, map_location="cpu", weights_only=False)

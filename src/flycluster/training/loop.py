@@ -283,7 +283,6 @@ def train_flow(network, train_sequences: list[FlowSequence], val_sequences: list
     stop_after : stop (without a final checkpoint) after this many iterations of this call:
         for tests of resumption; a real interruption behaves the same.
     """
-
     config = config or TrainConfig()
     path = Path(path)
     if len(train_sequences) < config.batch_size:
