@@ -8,7 +8,8 @@ trainable parameters (flyvis clamps the strengths in the next forward call; so d
 The decoder, which is the same small torch network for both, is left out: it is not what differs.
 
 flycluster runs :class:`flycluster.training.NetworkModule` (``--backends``: ``native`` = the C
-adjoint, the default; ``torch`` = the autograd reference); flyvis runs in a subprocess with the
+adjoint, the default on CPUs; ``triton`` = the Triton adjoint, with ``--device cuda``; ``torch`` =
+the autograd reference); flyvis runs in a subprocess with the
 given interpreter (flyvis is never imported here; it needs ``FLYVIS_ROOT_DIR`` or uses a
 temporary one). Both use this machine's CPU with torch's default number of threads, measured in
 one run; the best of ``--repeats`` iterations after a warm-up is reported, with wall and CPU
@@ -19,6 +20,10 @@ Usage (from the repository root, package importable)::
 
     python benchmarks/train.py --flyvis-python /path/to/flyvis-venv/bin/python
     python benchmarks/train.py --backends native torch --json train.json
+    python benchmarks/train.py --device cuda --backends triton torch --flyvis-python ...
+
+With ``--device cuda`` every iteration ends with ``torch.cuda.synchronize()``, and flyvis runs on
+its own default device (CUDA where it sees one: flyvis picks it at import).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ FLYVIS_SCRIPT = textwrap.dedent("""
         float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8]))
     if threads > 0:
         torch.set_num_threads(threads)
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     t0 = time.perf_counter(); net = Network(); build = time.perf_counter() - t0
     movie = torch.from_numpy(np.random.default_rng(seed).random((batch, frames, 1, 721)).astype(np.float32))
     state = net.steady_state(t_pre, dt, batch_size=batch, value=0.5)
@@ -59,6 +65,7 @@ FLYVIS_SCRIPT = textwrap.dedent("""
         loss = (activity ** 2).mean()
         loss.backward()
         optim.step()
+        sync()
     iteration()  # warm-up
     wall, cpu = [], []
     for _ in range(repeats):
@@ -69,14 +76,16 @@ FLYVIS_SCRIPT = textwrap.dedent("""
 """)
 
 
-def measure_ours(backend: str, repeats: int, seed: int = 0, connectome=None) -> dict:
+def measure_ours(backend: str, repeats: int, seed: int = 0, connectome=None, device: str = "cpu") -> dict:
     import torch
 
     from flycluster.network import Network
 
     net = Network.initial(connectome=connectome, extent=EXTENT)
-    module = net.module(backend=backend)
+    module = net.module(backend=backend).to(device)
     movie = torch.from_numpy(np.random.default_rng(seed).random((BATCH, FRAMES, net.n_hexals)).astype(np.float32))
+    movie = movie.to(device)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     state = module.steady_state(T_PRE, DT, BATCH)
     optim = torch.optim.Adam(module.parameters(), lr=LR)
 
@@ -86,15 +95,17 @@ def measure_ours(backend: str, repeats: int, seed: int = 0, connectome=None) -> 
         loss = (activity ** 2).mean()
         loss.backward()
         optim.step()
+        sync()
 
-    iteration()  # warm-up: builds the C library and the stencil
+    iteration()  # warm-up: builds the C library (or compiles the Triton kernels) and the stencil
     wall, cpu = [], []
     for _ in range(repeats):
         t0, c0 = time.perf_counter(), time.process_time()
         iteration()
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    return {"backend": backend, "wall_s": wall, "cpu_s": cpu, "torch_threads": torch.get_num_threads()}
+    return {"backend": backend, "device": device, "wall_s": wall, "cpu_s": cpu,
+            "torch_threads": torch.get_num_threads()}
 
 
 def measure_flyvis(python: str, repeats: int, seed: int = 0, threads: int = 0) -> dict:
@@ -116,8 +127,10 @@ def report(name: str, result: dict) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flyvis-python", default=None, help="python of a venv with flyvis 1.2.0 (side by side)")
-    parser.add_argument("--backends", nargs="+", default=["native"], choices=["native", "torch"],
-                        help="flycluster backends to measure; the first is compared with flyvis")
+    parser.add_argument("--backends", nargs="+", default=None, choices=["native", "triton", "torch"],
+                        help="flycluster backends to measure; the first is compared with flyvis "
+                             "(default: native on cpu, triton on cuda)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where flycluster trains")
     parser.add_argument("--repeats", type=int, default=10, help="timed iterations of flycluster")
     parser.add_argument("--flyvis-repeats", type=int, default=5, help="timed iterations of flyvis")
     parser.add_argument("--threads", type=int, default=0,
@@ -125,6 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--connectome", default=None, help="connectome json (default: fetched)")
     parser.add_argument("--json", default=None, help="write the numbers to this file")
     args = parser.parse_args(argv)
+    args.backends = args.backends or (["triton"] if args.device == "cuda" else ["native"])
     if args.threads > 0:
         import torch
 
@@ -132,11 +146,13 @@ def main(argv=None) -> int:
 
     info = machine()
     print("machine:", json.dumps(info), flush=True)
-    print(f"one iteration: batch {BATCH} x {FRAMES} frames at dt {DT} s, extent {EXTENT}, from the grey steady "
+    print(f"flycluster on {args.device}; one iteration: batch {BATCH} x {FRAMES} frames at dt {DT} s, "
+          f"extent {EXTENT}, from the grey steady "
           f"state ({T_PRE} s), loss = mean(activity**2), backward, Adam step", flush=True)
     results = {"machine": info, "flycluster": {}}
     for backend in args.backends:
-        results["flycluster"][backend] = measure_ours(backend, args.repeats, connectome=args.connectome)
+        results["flycluster"][backend] = measure_ours(backend, args.repeats, connectome=args.connectome,
+                                                      device=args.device)
         report(f"flycluster ({backend})", results["flycluster"][backend])
     first = results["flycluster"][args.backends[0]]
     ours = min(first["wall_s"])
@@ -145,7 +161,7 @@ def main(argv=None) -> int:
         report("flyvis", fly)
         print(f"flyvis Network() built in {fly['build_s']:.1f} s", flush=True)
         # again after flyvis: other jobs on the machine change the load during a run
-        again = measure_ours(args.backends[0], args.repeats, connectome=args.connectome)
+        again = measure_ours(args.backends[0], args.repeats, connectome=args.connectome, device=args.device)
         report(f"flycluster ({args.backends[0]}) again", again)
         first["wall_s"] += again["wall_s"]
         first["cpu_s"] += again["cpu_s"]

@@ -25,7 +25,7 @@ no effect on the gradient, which is taken at the clamped value); nothing else is
 bias has no clamp and no symmetry constraint; tau enters only through ``max(tau, dt)``, whose
 gradient is 0 where tau < dt and split in half where tau == dt, as ``torch.maximum``'s).
 
-Two backends compute the same thing:
+Three backends compute the same thing:
 
 - ``"torch"``: the reference. Every step gathers relu(V) of every edge's source and scatters
   the currents to the targets (``index_add``); gradients come from autograd. Any dtype (float32,
@@ -34,9 +34,13 @@ Two backends compute the same thing:
   adjoint in C (``csrc/stencil_adjoint.c``): the forward pass stores the states, the backward pass
   runs the transposed stencil backwards in time and sums the weight gradients over positions.
   float32 on CPU only; the initial state gets its gradient, the movie does not.
+- ``"triton"``: :class:`flycluster.kernels.gpu_adjoint.TritonSimulation`, the same stencil and
+  adjoint as Triton kernels for CUDA devices (and for Triton's CPU interpreter with
+  ``TRITON_INTERPRET=1``, which the tests use). float32 only; no movie gradient.
 
-``backend="auto"`` (default) uses native for float32 CPU inputs that need no movie gradient when
-the C library can be built, and the torch reference otherwise.
+``backend="auto"`` (default) uses native for float32 CPU inputs and triton for float32 CUDA inputs
+that need no movie gradient, when the C library can be built or triton can compile; otherwise the
+torch reference, with one warning.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from torch import nn
 from flycluster.parameters import PARAMETER_KEYS, validate_state_dict
 
 #: backends of :class:`NetworkModule`
-BACKENDS = ("auto", "torch", "native")
+BACKENDS = ("auto", "torch", "native", "triton")
 #: the trainable parameters, as named in flyvis's state dict
 TRAINABLE = ("nodes_bias", "nodes_time_const", "edges_syn_strength")
 #: the fixed parameters (buffers)
@@ -109,6 +113,7 @@ class NetworkModule(nn.Module):
         self.n_hexals = int(c.n_hexals)
         self.n_input_types = int(np.asarray(c.input_index).shape[0])
         self._stencil = None  # flycluster.adjoint.StencilSimulation, built on first native use
+        self._triton = {}  # flycluster.kernels.gpu_adjoint.TritonSimulation of each device, built on first use
         self._warned = False
 
     # -- parameters -------------------------------------------------------------------------------
@@ -156,37 +161,58 @@ class NetworkModule(nn.Module):
                              f"(samples, n_nodes), got {tuple(state.shape)}")
         return state.to(self.nodes_bias.dtype).expand(batch, self.n_nodes)
 
-    def _use_native(self, movie: torch.Tensor) -> bool:
+    def _fast_backend(self, movie: torch.Tensor) -> str | None:
+        """"native" or "triton" when that adjoint can run this call, None for the torch reference
+        (backend="auto" warns once when the adjoint of the device cannot be used)."""
         if self.backend == "torch":
-            return False
+            return None
+        on_cuda = movie.device.type == "cuda"
+        want = self.backend if self.backend != "auto" else ("triton" if on_cuda else "native")
         reasons = []
         if movie.dtype != torch.float32 or self.nodes_bias.dtype != torch.float32:
             reasons.append("it runs in float32 only")
-        if movie.device.type != "cpu" or self.nodes_bias.device.type != "cpu":
+        if want == "native" and (on_cuda or self.nodes_bias.device.type != "cpu"):
             reasons.append("it runs on the CPU only")
+        if want == "triton" and not on_cuda:
+            from flycluster.kernels.gpu import interpret_mode
+
+            if not interpret_mode():
+                reasons.append("it runs on CUDA devices only (or in Triton's interpreter, TRITON_INTERPRET=1)")
         if movie.requires_grad and torch.is_grad_enabled():
             reasons.append("it gives no gradient for the movie")
         if not reasons:
             try:
-                self._stencil_simulation()
-                return True
-            except Exception as exc:  # no compiler, or a connectome that is not a stencil
+                self._simulation(want, movie.device)
+                return want
+            except Exception as exc:  # no compiler or no triton, or a connectome that is not a stencil
                 reasons.append(str(exc))
                 if self.backend == "auto" and not self._warned:
                     self._warned = True
-                    warnings.warn(f"flycluster's native adjoint is unavailable ({exc}); training with the torch "
-                                  "reference, which is much slower. Install a C compiler (gcc or clang) for the "
-                                  "fast path.", stacklevel=3)
-        if self.backend == "native":
-            raise RuntimeError("the native backend cannot run this call: " + "; ".join(reasons))
-        return False
+                    name, advice = (("native adjoint", "Install a C compiler (gcc or clang)") if want == "native" else
+                                    ("Triton adjoint", "Install triton (PyTorch's CUDA builds for Linux include it)"))
+                    warnings.warn(f"flycluster's {name} is unavailable ({exc}); training with the torch reference, "
+                                  f"which is much slower. {advice} for the fast path.", stacklevel=3)
+        if self.backend != "auto":
+            raise RuntimeError(f"the {want} backend cannot run this call: " + "; ".join(reasons))
+        return None
+
+    def _simulation(self, backend: str, device=None):
+        """The adjoint's precomputed stencil: native (CPU, built once) or Triton (one per device)."""
+        if backend == "native":
+            if self._stencil is None:
+                from flycluster.adjoint import StencilSimulation
+
+                self._stencil = StencilSimulation(self.connectome)
+            return self._stencil
+        device = torch.device(device)
+        if device not in self._triton:
+            from flycluster.kernels.gpu_adjoint import TritonSimulation
+
+            self._triton[device] = TritonSimulation(self.connectome, device=device)
+        return self._triton[device]
 
     def _stencil_simulation(self):
-        if self._stencil is None:
-            from flycluster.adjoint import StencilSimulation
-
-            self._stencil = StencilSimulation(self.connectome)
-        return self._stencil
+        return self._simulation("native")
 
     def forward(self, movie, dt: float, state=None) -> torch.Tensor:
         """Activity of all nodes, ``(samples, frames, n_nodes)``, flyvis node order.
@@ -204,10 +230,15 @@ class NetworkModule(nn.Module):
         movie = self._check_movie(movie)
         batch = movie.shape[0]
         v0 = self._check_state(state, batch)
-        if self._use_native(movie):
+        backend = self._fast_backend(movie)
+        if backend == "native":
             from flycluster.adjoint import simulate_native
 
-            return simulate_native(self._stencil_simulation(), self, v0, movie, dt)
+            return simulate_native(self._simulation("native"), self, v0, movie, dt)
+        if backend == "triton":
+            from flycluster.kernels.gpu_adjoint import simulate_triton
+
+            return simulate_triton(self._simulation("triton", movie.device), self, v0, movie, dt)
         return self._forward_torch(v0, movie, dt)
 
     def _forward_torch(self, v: torch.Tensor, movie: torch.Tensor, dt: float) -> torch.Tensor:
