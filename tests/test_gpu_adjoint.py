@@ -38,17 +38,17 @@ def _gradients(connectome, params, backend, dtype, movie, probe, state=None, dev
     return grads
 
 
-@pytest.mark.parametrize("config, frames", [
-    # one tile per cell type, 3 samples in 2 lane blocks of 2 (one spare lane)
-    ({"block_b": 2}, 2),
-    # cell types over two tiles each (tile ranks > 0), term groups padded to multiples of 3, each
-    # tile's terms over 2 weight-gradient programs (one frame: the interpreter takes ~30 s here)
-    ({"block_p": 4, "unroll": 3, "ksplit": 2}, 1),
-])
-def test_triton_adjoint_equals_autograd_reference(smallest, monkeypatch, config, frames):
+def test_triton_adjoint_equals_autograd_reference(smallest, monkeypatch):
     """float32 Triton kernels vs float64 autograd: activity, every trainable tensor (three strengths
-    clamped at 0 and three time constants below dt among them) and the initial state's gradient."""
-    monkeypatch.setattr(gpu_adjoint, "CONFIG", {**gpu_adjoint.CONFIG, **config})
+    clamped at 0 and three time constants below dt among them) and the initial state's gradient.
+
+    Small tiles and lane blocks, so that every cell type spans two tiles (tile ranks > 0), 3 samples
+    fill 2 lane blocks of 2 (one spare lane), term groups are padded to multiples of 3 and each tile's
+    terms go to 2 weight-gradient programs. One frame (the interpreter takes ~30 s here); the flyvis
+    test below runs 10 frames with the default tiles."""
+    monkeypatch.setattr(gpu_adjoint, "CONFIG", {**gpu_adjoint.CONFIG, "block_p": 4, "block_b": 2, "unroll": 3,
+                                                "ksplit": 2})
+    frames = 1
     c = smallest
     params = perturbed(c, seed=5)
     movie = movie_for(c, 3, frames)

@@ -65,8 +65,8 @@ def _kernels():
     @triton.jit
     def stencil_sum(X, k0, k1, delta, weight, stride, RELU: tl.constexpr, BLOCK_P: tl.constexpr,
                     BLOCK_B: tl.constexpr, UNROLL: tl.constexpr, WHILE_LOOP: tl.constexpr):
-        """sum_k weight[k] X[p + delta[k]] (relu(X) with RELU) over the terms k0..k1 (X: the block's
-        pointers; k1 - k0 is a multiple of UNROLL, padded with zero-weight terms)."""
+        # sum_k weight[k] X[p + delta[k]] (relu(X) with RELU) over the terms k0..k1 (X: the block's
+        # pointers; k1 - k0 is a multiple of UNROLL, padded with zero-weight terms)
         acc = tl.zeros((BLOCK_P, BLOCK_B), dtype=tl.float32)
         if WHILE_LOOP:  # Triton's interpreter cannot loop over range(tensor, tensor) with numpy >= 2.4
             k = k0
@@ -126,7 +126,8 @@ def _kernels():
     @triton.jit
     def weight_gradient(H, V, partial, tile_pos, tile_count, tile_type, tile_rank, term_ptr, term_delta, n_steps,
                         step, stride, max_rank, n_lane_blocks,
-                        BLOCK_P: tl.constexpr, BLOCK_B: tl.constexpr, KSPLIT: tl.constexpr):
+                        BLOCK_P: tl.constexpr, BLOCK_B: tl.constexpr, KSPLIT: tl.constexpr,
+                        WHILE_LOOP: tl.constexpr):
         tile = tl.program_id(0)
         j = tl.program_id(1)
         lane_block = tl.program_id(2)
@@ -142,12 +143,19 @@ def _kernels():
             h_ptr = H + base
             v_ptr = V + base + tl.load(term_delta + k).to(tl.int64) * stride
             acc = tl.zeros((BLOCK_P, BLOCK_B), dtype=tl.float32)
-            i = 0
-            while i < n_steps:  # H[i] = h of step i + 1, V[i] the state it started from
-                acc += tl.load(h_ptr) * tl.maximum(tl.load(v_ptr), 0.0)
-                h_ptr += step
-                v_ptr += step
-                i += 1
+            # over the steps: H[i] = h of step i + 1, V[i] the state it started from
+            if WHILE_LOOP:  # the interpreter cannot loop over range(n_steps) with numpy >= 2.4
+                i = 0
+                while i < n_steps:
+                    acc += tl.load(h_ptr) * tl.maximum(tl.load(v_ptr), 0.0)
+                    h_ptr += step
+                    v_ptr += step
+                    i += 1
+            else:  # the same body (a compiled while loop cannot count from the constant 0)
+                for _ in range(0, n_steps):
+                    acc += tl.load(h_ptr) * tl.maximum(tl.load(v_ptr), 0.0)
+                    h_ptr += step
+                    v_ptr += step
             total = tl.sum(tl.where(used, acc, 0.0))  # unused slots repeat a used position: not counted
             tl.store(partial + (k.to(tl.int64) * max_rank + rank) * n_lane_blocks + lane_block, total)
             k += KSPLIT
@@ -238,6 +246,25 @@ class TritonSimulation:
         group = c.syn_count_groups[0]
         self.term_type = dev(lay.term_type, np.int64)
         self.term_group = dev(np.asarray(group, np.int64)[lay.term_first_edge], np.int64)
+        if self.device.type == "cuda":  # compile now: a GPU Triton cannot target means the fallback, not a crash later
+            try:
+                self._warm_up()
+            except Exception as exc:  # triton raises several types (compilation, out of resources, driver)
+                name = torch.cuda.get_device_name(self.device)
+                raise TritonUnavailable(f"Triton could not compile or run the adjoint on {name}: "
+                                        f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+
+    def _warm_up(self) -> None:
+        """One forward and backward pass of 2 frames for one sample (the steady state's lane block) and
+        for 4 (a training batch's), which compiles the kernels for both."""
+        for batch in (1, 4):
+            v0 = torch.zeros((batch, self.n_nodes), dtype=torch.float32, device=self.device)
+            movie = torch.full((batch, 2, len(self.layout.hex_position)), 0.5, dtype=torch.float32, device=self.device)
+            ones = torch.ones(self.n_types, dtype=torch.float32, device=self.device)
+            term_w = torch.zeros(self.n_terms, dtype=torch.float32, device=self.device)
+            out, saved = self.forward(v0, movie, term_w, ones, ones, 0.02)
+            self.backward(saved, torch.ones_like(out))
+        torch.cuda.synchronize(self.device)
 
     def _padded_index(self, key: np.ndarray, ptr: np.ndarray, n_types: int) -> torch.Tensor:
         """(n_padded,) index into ``[weights..., 0]`` placing each term in its padded group (pad_terms's
@@ -327,7 +354,8 @@ class TritonSimulation:
             weight_gradient[(self.n_tiles, ksplit, n_lane_blocks)](
                 H, V, partial, self.tile_pos, self.tile_count, self.tile_type, self.tile_rank, self.unpadded_ptr,
                 self.unpadded_delta, n_frames, npos * lanes, lanes, self.max_rank, n_lane_blocks,
-                BLOCK_P=self.block_p, BLOCK_B=block_b, KSPLIT=ksplit, num_warps=int(c["num_warps"]))
+                BLOCK_P=self.block_p, BLOCK_B=block_b, KSPLIT=ksplit, WHILE_LOOP=interpret_mode(),
+                num_warps=int(c["num_warps"]))
         gw = partial.double().sum((1, 2))
         gb = self._per_type(H.sum(0, dtype=torch.float64).sum(1))
         ginv = self._per_type((G[1:] * U).sum(0, dtype=torch.float64).sum(1)) * dt
