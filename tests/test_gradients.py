@@ -196,7 +196,7 @@ def test_native_threads_agree(small):
     results = []
     for n_threads in (1, 3):
         module = NetworkModule(small, params, backend="native")
-        module._stencil_simulation().n_threads = n_threads
+        module._simulation("native").n_threads = n_threads
         out = module(movie, DT)
         (out ** 2).mean().backward()
         results.append((out.detach().numpy(), {k: getattr(module, k).grad.numpy() for k in TRAINABLE}))

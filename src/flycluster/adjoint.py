@@ -154,7 +154,7 @@ class StencilSimulation:
             raise ValueError("the nodes of a grid segment are not consecutive node indices")
         arrays_extra = {"seg_node": np.ascontiguousarray(seg_node)}
         in_gain = np.zeros(n_types, np.float32)
-        in_gain[np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])] = 1
+        in_gain[c.input_types] = 1
         arrays["in_gain"] = in_gain
         arrays.update(arrays_extra)
         self._arrays = arrays
@@ -304,10 +304,8 @@ def simulate_native(sim: StencilSimulation, module, v0: torch.Tensor, movie: tor
     The term weights ``sign x exp(syn_count) x strength`` (flyvis's per-edge product, one value per
     term) and ``inv = 1 / max(tau, dt)`` are computed with torch so that autograd carries their
     gradients to the module's parameters."""
-    term_w = (module.edges_sign[sim.term_type] * torch.exp(module.edges_syn_count)[sim.term_group]
-              * module.edges_syn_strength[sim.term_type])
-    inv = 1 / torch.maximum(module.nodes_time_const, torch.tensor(dt, dtype=torch.float32))
-    return NativeSimulate.apply(sim, v0, movie, term_w, inv, module.nodes_bias, dt)
+    term_w = module.weights_of(sim.term_type, sim.term_group)
+    return NativeSimulate.apply(sim, v0, movie, term_w, module.inv_tau(dt), module.nodes_bias, dt)
 
 
 __all__ = ["StencilSimulation", "NativeSimulate", "simulate_native", "load_library", "build_library"]

@@ -412,6 +412,11 @@ class Connectome:
         return np.stack(rows)
 
     @cached_property
+    def input_types(self) -> np.ndarray:
+        """(n_input_types,) int64 cell-type index of each input type (R1..R8), rows of ``input_index``."""
+        return self.node_type[self.input_index[:, 0]].astype(np.int64)
+
+    @cached_property
     def input_distance(self) -> np.ndarray:
         """(n_cell_types,) synaptic steps from the input nodes to each type's central cell.
 

@@ -139,6 +139,17 @@ def build_tiles(layout: StencilLayout, block: int = 32):
     return tile_pos, np.asarray(types, dtype=np.int32)
 
 
+def tile_hexals(layout: StencilLayout, tile_pos: np.ndarray, tile_type: np.ndarray, is_input: np.ndarray):
+    """(n_tiles, block) hexal of every tile slot of an input (photoreceptor) type, -1 elsewhere.
+
+    tile_pos, tile_type : from :func:`build_tiles`; is_input : (n_types,) bool.
+    """
+    hex_of = np.full(layout.type_stride, -1, dtype=np.int64)
+    hex_of[layout.hex_position] = np.arange(len(layout.hex_position))
+    within = np.where(tile_pos >= 0, tile_pos - tile_type[:, None].astype(np.int64) * layout.type_stride, 0)
+    return np.where((tile_pos >= 0) & np.asarray(is_input)[tile_type][:, None], hex_of[within], -1)
+
+
 def pad_terms(term_target, term_delta, term_weight, n_types: int, multiple: int):
     """Terms grouped by target type, each group padded with zero-weight terms (delta 0) to a
     multiple of ``multiple``. Returns (term_ptr (n_types + 1,), delta, weight)."""
@@ -185,12 +196,7 @@ class TritonKernel:
         term_ptr, term_delta, term_w = pad_terms(layout.term_target[keep], layout.term_delta[keep], term_weight[keep],
                                                  n_types, int(self.config["unroll"]))
         tile_pos, tile_type = build_tiles(layout, self.block_p)
-        # hexal of every tile slot on an input (photoreceptor) type, else -1
-        hex_of = np.full(layout.type_stride, -1, dtype=np.int64)
-        hex_of[layout.hex_position] = np.arange(len(layout.hex_position))
-        is_input = np.asarray(input_gain, dtype=np.float32)[tile_type] != 0
-        within = np.where(tile_pos >= 0, tile_pos - tile_type[:, None].astype(np.int64) * layout.type_stride, 0)
-        tile_hex = np.where((tile_pos >= 0) & is_input[:, None], hex_of[within], -1)
+        tile_hex = tile_hexals(layout, tile_pos, tile_type, np.asarray(input_gain, dtype=np.float32) != 0)
 
         def dev(array, dtype):
             return torch.as_tensor(np.ascontiguousarray(array, dtype=dtype)).to(self.device)

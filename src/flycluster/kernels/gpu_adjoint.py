@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from flycluster.kernels import gpu
-from flycluster.kernels.gpu import TritonUnavailable, build_tiles, interpret_mode, pad_terms
+from flycluster.kernels.gpu import TritonUnavailable, build_tiles, interpret_mode, pad_terms, tile_hexals
 from flycluster.kernels.stencil import StencilLayout
 
 #: defaults: target positions per tile (block_p), samples per program at most (block_b, rounded down
@@ -219,12 +219,7 @@ class TritonSimulation:
             mine = np.flatnonzero(tile_type == t)
             rank[mine] = np.arange(len(mine))
         self.max_rank = int(rank.max()) + 1
-        hex_of = np.full(lay.type_stride, -1, dtype=np.int64)
-        hex_of[lay.hex_position] = np.arange(len(lay.hex_position))
-        in_gain = np.zeros(n_types, bool)
-        in_gain[np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])] = True
-        within = np.where(tile_pos >= 0, tile_pos - tile_type[:, None].astype(np.int64) * lay.type_stride, 0)
-        tile_hex = np.where((tile_pos >= 0) & in_gain[tile_type][:, None], hex_of[within], -1)
+        tile_hex = tile_hexals(lay, tile_pos, tile_type, np.isin(np.arange(n_types), c.input_types))
         tile_count = (tile_pos >= 0).sum(axis=1)
         tile_pos = np.where(tile_pos >= 0, tile_pos, tile_pos[:, :1])  # build_tiles fills slots from the first
 
@@ -318,13 +313,13 @@ class TritonSimulation:
                                    BLOCK_P=self.block_p, BLOCK_B=block_b, UNROLL=int(c["unroll"]),
                                    WHILE_LOOP=interpret_mode(), num_warps=int(c["num_warps"]))
         out = V[1:, self.node_position, :batch].permute(2, 0, 1).contiguous()
-        return out, (V, U, w, inv, batch, float(dt), term_w.detach().to(**f32))
+        return out, (V, U, inv, batch, float(dt), term_w.detach().to(**f32))
 
     def backward(self, saved, grad_out: torch.Tensor):
         """Gradients (initial state (B, n_nodes), term weights (n_terms,), inv (n_types,), bias
         (n_types,); the last three float64) for ``grad_out`` (B, T, n_nodes)."""
         _, backward_step, weight_gradient = self.kernels
-        V, U, _, inv, batch, dt, term_w = saved
+        V, U, inv, batch, dt, term_w = saved
         n_frames, npos, lanes = U.shape
         block_b, _ = self._blocks(batch)
         f32 = dict(dtype=torch.float32, device=self.device)
@@ -387,10 +382,8 @@ class TritonSimulate(torch.autograd.Function):
 def simulate_triton(sim: TritonSimulation, module, v0: torch.Tensor, movie: torch.Tensor, dt: float) -> torch.Tensor:
     """The forward of :class:`flycluster.training.NetworkModule` on the Triton kernels (the term
     weights and ``inv`` computed with torch, so that autograd carries their gradients on)."""
-    term_w = (module.edges_sign[sim.term_type] * torch.exp(module.edges_syn_count)[sim.term_group]
-              * module.edges_syn_strength[sim.term_type])
-    inv = 1 / torch.maximum(module.nodes_time_const, torch.tensor(dt, dtype=torch.float32, device=v0.device))
-    return TritonSimulate.apply(sim, v0, movie, term_w, inv, module.nodes_bias, dt)
+    term_w = module.weights_of(sim.term_type, sim.term_group)
+    return TritonSimulate.apply(sim, v0, movie, term_w, module.inv_tau(dt), module.nodes_bias, dt)
 
 
 __all__ = ["TritonSimulation", "TritonSimulate", "simulate_triton", "CONFIG"]

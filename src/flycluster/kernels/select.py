@@ -54,8 +54,7 @@ def stencil_arrays(connectome, edge_weight, node_tau, node_bias, dt: float) -> t
     gain, bias = node_gain[first], node_bias[first]
     edge_weight = scaled_edge_weights(edge_weight, c.edge_target, node_gain)
     input_gain = np.zeros_like(gain)
-    inputs = np.unique(c.node_type[np.asarray(c.input_index)[:, 0]])
-    input_gain[inputs] = gain[inputs]
+    input_gain[c.input_types] = gain[c.input_types]
     return (layout, layout.term_weights(edge_weight), (1 - gain).astype(np.float32),
             (gain * bias).astype(np.float32), input_gain)
 

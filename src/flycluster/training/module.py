@@ -126,8 +126,19 @@ class NetworkModule(nn.Module):
 
     def edge_weights(self) -> torch.Tensor:
         """(n_edges,) w = sign x exp(syn_count) x strength of every edge (differentiable)."""
-        return (self.edges_sign[self._edge_type] * torch.exp(self.edges_syn_count)[self._edge_group]
-                * self.edges_syn_strength[self._edge_type])
+        return self.weights_of(self._edge_type, self._edge_group)
+
+    def weights_of(self, edge_type: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+        """sign x exp(syn_count) x strength (flyvis's per-edge product, in its order) for each pair of
+        edge type and ``edges_syn_count`` group: every edge (:meth:`edge_weights`) or every stencil
+        term (the adjoints). Differentiable."""
+        return self.edges_sign[edge_type] * torch.exp(self.edges_syn_count)[group] * self.edges_syn_strength[edge_type]
+
+    def inv_tau(self, dt: float) -> torch.Tensor:
+        """(n_types,) 1 / max(tau, dt) as flyvis computes it (``torch.maximum`` with a tensor dt;
+        differentiable)."""
+        tau = self.nodes_time_const
+        return 1 / torch.maximum(tau, torch.tensor(dt, dtype=tau.dtype, device=tau.device))
 
     def flyvis_state_dict(self) -> dict[str, torch.Tensor]:
         """The five parameters in flyvis's state-dict format (float32 CPU copies)."""
@@ -211,9 +222,6 @@ class NetworkModule(nn.Module):
             self._triton[device] = TritonSimulation(self.connectome, device=device)
         return self._triton[device]
 
-    def _stencil_simulation(self):
-        return self._simulation("native")
-
     def forward(self, movie, dt: float, state=None) -> torch.Tensor:
         """Activity of all nodes, ``(samples, frames, n_nodes)``, flyvis node order.
 
@@ -245,9 +253,7 @@ class NetworkModule(nn.Module):
         """The autograd reference: gather / index_add per Euler step."""
         weight = self.edge_weights()
         bias = self.nodes_bias[self._node_type]
-        # flyvis: 1 / max(tau, torch.tensor(dt).float()), multiplied by dt after the bracket
-        inv_tau = 1 / torch.maximum(self.nodes_time_const, torch.tensor(dt, dtype=weight.dtype, device=weight.device))
-        inv_tau = inv_tau[self._node_type]
+        inv_tau = self.inv_tau(dt)[self._node_type]  # multiplied by dt after the bracket, as flyvis
         src, tgt, inputs = self._edge_source, self._edge_target, self._input_index
         batch = movie.shape[0]
         out = []
