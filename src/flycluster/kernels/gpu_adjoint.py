@@ -40,8 +40,8 @@ from flycluster.kernels import gpu
 from flycluster.kernels.gpu import TritonUnavailable, build_tiles, interpret_mode, pad_terms, tile_hexals
 from flycluster.kernels.stencil import StencilLayout
 
-#: defaults: target positions per tile (block_p), samples per program at most (block_b, rounded down
-#: to the batch's power of two), terms loaded together (unroll), programs per tile of the weight
+#: defaults: target positions per tile (block_p), samples per program at most (block_b; the batch
+#: rounded up to a power of two when smaller), terms loaded together (unroll), programs per tile of the weight
 #: gradient (ksplit), warps per program
 CONFIG = {"block_p": 64, "block_b": 32, "unroll": 4, "ksplit": 4, "num_warps": 4}
 
